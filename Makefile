@@ -1,0 +1,33 @@
+# The two commands a new user runs: `make demo` and `make test`. Both make .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Train on iris and on two moons; everything lands in out/.
+demo: $(STAMP)
+	$(BIN)/valuegrad train --dataset iris --hidden 16 --optimizer adam --lr 0.01 --epochs 60 --seed 0 --out out/iris
+	$(BIN)/valuegrad train --dataset moons --hidden 16,16 --loss hinge --optimizer sgd --lr 0.1 --epochs 100 --seed 0 --out out/moons
+	@echo "demo: models, histories and plots are in out/iris/ and out/moons/"
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine nn tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

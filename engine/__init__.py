@@ -1,0 +1,37 @@
+"""valuegrad's autograd engine: scalar ``Value`` nodes, their ops, and the backward pass.
+
+    >>> from engine import Value
+    >>> w, x, b = Value(-3.0, "w"), Value(2.0, "x"), Value(6.88, "b")
+    >>> y = (w * x + b).tanh()
+    >>> y.backward()
+    >>> round(w.grad, 4)
+    0.6347
+
+The op table (``engine.OPS``) defines every op once, forward and local derivative side by
+side; see :mod:`engine.value`.
+"""
+
+from engine.value import (
+    OPS,
+    Op,
+    Value,
+    is_grad_enabled,
+    maximum,
+    minimum,
+    no_grad,
+    op_by_name,
+    topological_order,
+)
+from engine.value import sum_values as sum  # noqa: A001  (engine.sum, like torch.sum)
+
+__all__ = [
+    "OPS",
+    "Op",
+    "Value",
+    "is_grad_enabled",
+    "maximum",
+    "minimum",
+    "no_grad",
+    "op_by_name",
+    "topological_order",
+]

@@ -1,0 +1,506 @@
+"""The engine core: the op table, the ``Value`` node, and the backward pass.
+
+Read it top to bottom:
+
+1. ``Op`` and the **op table** ``OPS``: one row per op, its forward function and its local
+   derivatives side by side. Everything else (``Value``'s operators, drawing, gradient
+   checking, tracing, tests) reads this table instead of keeping its own list of ops.
+2. ``Value``: a scalar node of the computation graph. An op applied to Values makes a new
+   Value that remembers the op and its parents (operands).
+3. ``backward``: walks the graph in reverse topological order and applies the chain rule,
+   ``parent.grad += upstream gradient × local derivative``.
+
+A local derivative is written once and serves both plain floats (an ordinary backward pass)
+and Values (``backward(create_graph=True)``, which records the gradient computation so it can
+itself be differentiated). The rule that makes that work: inside a derivative, ``+``, ``-``,
+``*`` and comparisons are used directly (they never raise on floats), and anything that can
+fail on a float (``/``, ``**``, ``log``, ``sin``, ...) calls the op itself, e.g. ``div(1.0, a)``.
+An op called on plain numbers returns a plain float; called on any Value it records a node.
+
+Reference: reverse-mode automatic differentiation as in Griewank and Walther, *Evaluating
+Derivatives* (2nd ed., SIAM 2008), ch. 3; the design follows Karpathy's micrograd. Numerical
+conventions (kinks, ``inf``/``nan``) follow PyTorch's documented behaviour.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Union
+
+from engine import operators as F
+
+Number = Union[int, float]
+Operand = Union["Value", Number]
+
+
+# --------------------------------------------------------------------------------------------
+# 1. The op table
+# --------------------------------------------------------------------------------------------
+
+
+class Op:
+    """One primitive operation: its forward function and its local derivatives.
+
+    Attributes:
+        name: the table key (``"mul"``).
+        symbol: how drawings show it (``"×"``).
+        arity: the number of operands, or ``0`` for any number (``sum``).
+        forward: ``forward(*operands) -> float`` on plain floats, IEEE-safe (never raises).
+        derivative: ``derivative(*operands, out) -> tuple`` of the local derivatives
+            ``∂out/∂operand_i``, one per operand; ``out`` is the op's result. Works on floats
+            and on Values alike (see the module docstring).
+        formula: the forward as text (``"a·b"``), for reports and drawings.
+        derivative_formula: the local derivatives as text (``"b, a"``).
+
+    Calling an op applies it: on plain numbers it returns a float, on any Value it returns
+    a new Value node (``mul(a, 2)`` is ``a * 2``).
+    """
+
+    __slots__ = ("name", "symbol", "arity", "forward", "derivative", "formula",
+                 "derivative_formula")
+
+    def __init__(self, name: str, symbol: str, arity: int, forward: Callable[..., float],
+                 derivative: Callable[..., tuple[Any, ...]], formula: str,
+                 derivative_formula: str) -> None:
+        self.name = name
+        self.symbol = symbol
+        self.arity = arity
+        self.forward = forward
+        self.derivative = derivative
+        self.formula = formula
+        self.derivative_formula = derivative_formula
+
+    def __call__(self, *operands: Operand) -> Any:
+        if self.arity and len(operands) != self.arity:
+            raise TypeError(f"{self.name} takes {self.arity} operand(s), got {len(operands)}")
+        if not operands:
+            raise TypeError(f"{self.name} needs at least one operand")
+        for x in operands:
+            if isinstance(x, Value):
+                return _record(self, operands)
+        return self.forward(*[_to_float(x) for x in operands])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle and copy an op by name, so nodes stay picklable and ops stay singletons.
+        return (op_by_name, (self.name,))
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}: {self.formula}; d = {self.derivative_formula}>"
+
+
+def op_by_name(name: str) -> Op:
+    """Return the op called ``name`` from the table. Raises ``KeyError`` listing the ops."""
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"no op named {name!r}; the ops are {', '.join(OPS)}") from None
+
+
+def _data(x: Operand) -> float:
+    """The number behind an operand: ``x.data`` for a Value, ``x`` for a plain number."""
+    return x.data if isinstance(x, Value) else x
+
+
+def _pow_derivative(a: Any, b: Any, out: Any) -> tuple[Any, Any]:
+    # d/da a**b = b·a**(b-1), defined as 0 where b == 0 (so d/dx x**0 is 0 even at x = 0);
+    # d/db a**b = a**b·log(a), defined as 0 where a == 0 and b >= 0.  (PyTorch's pow_backward)
+    da = 0.0 if _data(b) == 0.0 else b * power(a, b - 1.0)
+    db = 0.0 if _data(a) == 0.0 and _data(b) >= 0.0 else out * log(a)
+    return da, db
+
+
+def _winner_takes_all(a_wins: bool, b_wins: bool) -> tuple[float, float]:
+    # The operand that maximum/minimum returns gets the whole gradient; a tie splits it in half.
+    return (1.0, 0.0) if a_wins else (0.0, 1.0) if b_wins else (0.5, 0.5)
+
+
+# fmt: off
+# One row per op:    name       symbol  arity forward           local derivatives ∂out/∂operand                      formula        derivative text
+add     = Op("add",     "+",    2, operator.add, lambda a, b, out: (1.0, 1.0),                               "a + b",       "1, 1")
+sub     = Op("sub",     "−",    2, operator.sub, lambda a, b, out: (1.0, -1.0),                              "a − b",       "1, −1")
+mul     = Op("mul",     "×",    2, operator.mul, lambda a, b, out: (b, a),                                   "a·b",         "b, a")
+div     = Op("div",     "÷",    2, F.div,        lambda a, b, out: (div(1.0, b), -div(out, b)),              "a / b",       "1/b, −a/b²")
+neg     = Op("neg",     "−",    1, operator.neg, lambda a, out: (-1.0,),                                     "−a",          "−1")
+power   = Op("pow",     "**",   2, F.power,      _pow_derivative,                                            "a ** b",      "b·a**(b−1), a**b·log a")
+exp     = Op("exp",     "exp",  1, F.exp,        lambda a, out: (out,),                                      "exp a",       "exp a")
+log     = Op("log",     "log",  1, F.log,        lambda a, out: (div(1.0, a),),                              "log a",       "1/a")
+sqrt    = Op("sqrt",    "√",    1, F.sqrt,       lambda a, out: (div(0.5, out),),                            "√a",          "1/(2√a)")
+tanh    = Op("tanh",    "tanh", 1, math.tanh,    lambda a, out: (1.0 - out * out,),                          "tanh a",      "1 − tanh² a")
+sigmoid = Op("sigmoid", "σ",    1, F.sigmoid,    lambda a, out: (out * (1.0 - out),),                        "σ(a)",        "σ(a)·(1 − σ(a))")
+relu    = Op("relu",    "ReLU", 1, F.relu,       lambda a, out: (F.step(_data(a)),),                         "max(a, 0)",   "1 if a > 0 else 0")
+absval  = Op("abs",     "abs",  1, abs,          lambda a, out: (F.sign(_data(a)),),                         "|a|",         "sign a (0 at 0)")
+sin     = Op("sin",     "sin",  1, F.sin,        lambda a, out: (cos(a),),                                   "sin a",       "cos a")
+cos     = Op("cos",     "cos",  1, F.cos,        lambda a, out: (-sin(a),),                                  "cos a",       "−sin a")
+maximum = Op("maximum", "max",  2, F.maximum,    lambda a, b, out: _winner_takes_all(_data(a) > _data(b), _data(b) > _data(a)),
+                                                                                                             "max(a, b)",   "1 to the larger, ½ each on a tie")
+minimum = Op("minimum", "min",  2, F.minimum,    lambda a, b, out: _winner_takes_all(_data(a) < _data(b), _data(b) < _data(a)),
+                                                                                                             "min(a, b)",   "1 to the smaller, ½ each on a tie")
+total   = Op("sum",     "Σ",    0, lambda *xs: sum(xs, 0.0),
+                                                 lambda *xs: (1.0,) * (len(xs) - 1),                         "a₁ + … + aₙ", "1 each")
+# fmt: on
+
+OPS: dict[str, Op] = {op.name: op for op in (
+    add, sub, mul, div, neg, power, exp, log, sqrt, tanh, sigmoid, relu, absval, sin, cos,
+    maximum, minimum, total,
+)}
+"""The op table: every primitive of the engine, by name."""
+
+
+# --------------------------------------------------------------------------------------------
+# 2. The Value node
+# --------------------------------------------------------------------------------------------
+
+_grad_enabled = True
+
+
+def _to_float(x: object) -> float:
+    """Convert a real number to a Python float; reject anything else with ``TypeError``."""
+    if type(x) is float:
+        return x  # type: ignore[return-value]
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(
+            f"a Value holds a real number (int, float or a numpy scalar), "
+            f"got {type(x).__name__}: {x!r}"[:200])
+    try:
+        return float(x)
+    except OverflowError:  # an int too large for a float is ±inf, as everywhere else
+        return F.inf if x > 0 else -F.inf
+
+
+class Value:
+    """A scalar node of the computation graph.
+
+    ``Value(data, label=None)`` makes a **leaf**: a number the graph starts from (an input,
+    a weight, a bias). Applying an op to Values makes an interior node that remembers the op
+    and its parents, so that :meth:`backward` can apply the chain rule.
+
+    Args:
+        data: the number, stored as a Python ``float``; ``int``, ``float`` and numpy scalars
+            (anything ``numbers.Real``) are accepted.
+        label: an optional name shown by ``repr`` and drawings (``"w0"``).
+
+    Attributes:
+        data (float): the value computed in the forward pass.
+        grad (float, or Value after ``backward(create_graph=True)``): ∂root/∂self after a
+            backward pass; ``0.0`` before one.
+        label (str | None): the name given by the user or a module.
+        op (Op | None): the op that made this node; ``None`` for a leaf.
+        parents (tuple[Value, ...]): the operands of ``op`` in order, duplicates kept
+            (``a * a`` has two parent slots holding ``a``); ``()`` for a leaf.
+
+    Raises:
+        TypeError: ``data`` is not a real number (``bool``, ``str``, ``None``, complex and
+            sequences are rejected), or ``label`` is not a string or ``None``.
+
+    Equality and hashing are by identity (two nodes with equal data are different nodes),
+    so Values work in sets and dicts; ``<``, ``<=``, ``>``, ``>=`` compare ``data``.
+    """
+
+    __slots__ = ("data", "grad", "label", "op", "parents")
+
+    data: float
+    grad: Any
+    label: str | None
+    op: Op | None
+    parents: tuple[Value, ...]
+
+    def __init__(self, data: Number, label: str | None = None) -> None:
+        if label is not None and not isinstance(label, str):
+            raise TypeError(f"label must be a str or None, got {type(label).__name__}")
+        self.data = _to_float(data)
+        self.grad = 0.0
+        self.label = label
+        self.op = None
+        self.parents = ()
+
+    @property
+    def is_leaf(self) -> bool:
+        """True when no op made this Value (an input, a weight, a constant)."""
+        return self.op is None
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label is not None else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+
+    # Arithmetic: each operator applies a row of the op table.
+    def __add__(self, other: Operand) -> Value:
+        return _binary(add, self, other)
+
+    def __radd__(self, other: Operand) -> Value:
+        return _binary(add, other, self)
+
+    def __sub__(self, other: Operand) -> Value:
+        return _binary(sub, self, other)
+
+    def __rsub__(self, other: Operand) -> Value:
+        return _binary(sub, other, self)
+
+    def __mul__(self, other: Operand) -> Value:
+        return _binary(mul, self, other)
+
+    def __rmul__(self, other: Operand) -> Value:
+        return _binary(mul, other, self)
+
+    def __truediv__(self, other: Operand) -> Value:
+        return _binary(div, self, other)
+
+    def __rtruediv__(self, other: Operand) -> Value:
+        return _binary(div, other, self)
+
+    def __pow__(self, other: Operand) -> Value:
+        return _binary(power, self, other)
+
+    def __rpow__(self, other: Operand) -> Value:
+        return _binary(power, other, self)
+
+    def __neg__(self) -> Value:
+        return _unary(neg, self)
+
+    def __abs__(self) -> Value:
+        return _unary(absval, self)
+
+    def abs(self) -> Value:
+        """``|self|``; its derivative at 0 is 0 (as PyTorch)."""
+        return _unary(absval, self)
+
+    def exp(self) -> Value:
+        """``e ** self``."""
+        return _unary(exp, self)
+
+    def log(self) -> Value:
+        """Natural logarithm; ``-inf`` at 0, ``nan`` below."""
+        return _unary(log, self)
+
+    def sqrt(self) -> Value:
+        """Square root; ``nan`` below 0."""
+        return _unary(sqrt, self)
+
+    def tanh(self) -> Value:
+        """Hyperbolic tangent."""
+        return _unary(tanh, self)
+
+    def sigmoid(self) -> Value:
+        """Logistic sigmoid ``1 / (1 + e**-self)``."""
+        return _unary(sigmoid, self)
+
+    def relu(self) -> Value:
+        """``max(self, 0)``; its derivative at 0 is 0 (as PyTorch)."""
+        return _unary(relu, self)
+
+    def sin(self) -> Value:
+        """Sine (radians)."""
+        return _unary(sin, self)
+
+    def cos(self) -> Value:
+        """Cosine (radians)."""
+        return _unary(cos, self)
+
+    # Comparisons look at data and return bool, so sorted(), max() and min() work on Values.
+    def __lt__(self, other: Operand) -> bool:
+        return self.data < _data(other)
+
+    def __le__(self, other: Operand) -> bool:
+        return self.data <= _data(other)
+
+    def __gt__(self, other: Operand) -> bool:
+        return self.data > _data(other)
+
+    def __ge__(self, other: Operand) -> bool:
+        return self.data >= _data(other)
+
+    __hash__ = object.__hash__  # identity, stated here because the class defines comparisons
+
+    def __float__(self) -> float:
+        return self.data
+
+    def detach(self) -> Value:
+        """A new leaf with the same data and label, cut off from the graph (no gradient
+        flows through it), as ``torch.Tensor.detach``."""
+        return Value(self.data, self.label)
+
+    def backward(self, gradient: Operand = 1.0, create_graph: bool = False) -> None:
+        """Compute ∂self/∂node for every node of the graph below ``self``, into ``node.grad``.
+
+        The chain rule in reverse topological order: starting from ``self.grad = gradient``,
+        each node passes ``upstream gradient × local derivative`` to each of its parents.
+
+        Args:
+            gradient: ∂L/∂self, the upstream gradient to start from (1.0 for a loss).
+            create_graph: record the gradient computation itself, so every ``.grad`` is a
+                Value that can be differentiated again (second derivatives).
+
+        Gradients of leaves accumulate across calls (as in PyTorch: zero them between steps);
+        gradients of interior nodes are recomputed on each call and stay readable after it.
+
+        Raises:
+            TypeError: ``gradient`` is not a number (or a Value).
+        """
+        if not isinstance(gradient, Value):
+            gradient = _to_float(gradient)
+        order = topological_order(self)
+        for node in order:
+            if node.op is not None:
+                node.grad = 0.0  # interior gradients are recomputed; leaves accumulate
+        if create_graph:
+            _backward_recorded(order, self, gradient)
+        else:
+            _backward_floats(order, self, _data(gradient))
+
+
+def _node(op: Op, parents: tuple[Value, ...], data: float) -> Value:
+    """The node ``op(*parents)`` whose forward value is ``data``.
+
+    Under :class:`no_grad` nothing is recorded: the node is a leaf with no op and no parents.
+    (Built with ``object.__new__`` and four stores, which is twice as fast as ``Value(...)``.)
+    """
+    out = _new_value(Value)
+    out.data = data
+    out.grad = 0.0
+    out.label = None
+    if _grad_enabled:
+        out.op = op
+        out.parents = parents
+    else:
+        out.op = None
+        out.parents = ()
+    return out
+
+
+_new_value = object.__new__
+
+
+def _constant(x: Operand) -> Value:
+    """An operand as a Value: a Value as it is, a number as a new leaf."""
+    return x if isinstance(x, Value) else Value(x)
+
+
+def _unary(op: Op, a: Value) -> Value:
+    return _node(op, (a,), op.forward(a.data))
+
+
+def _binary(op: Op, a: Operand, b: Operand) -> Value:
+    a = _constant(a)
+    b = _constant(b)
+    return _node(op, (a, b), op.forward(a.data, b.data))
+
+
+def _record(op: Op, operands: tuple[Operand, ...]) -> Value:
+    """Apply ``op`` to ``operands`` (Values or numbers, any count) and return the new node."""
+    parents = tuple([_constant(x) for x in operands])
+    return _node(op, parents, op.forward(*[p.data for p in parents]))
+
+
+def sum_values(values: Iterable[Operand]) -> Value:
+    """``values[0] + values[1] + … + values[n-1]`` as one node with ``n`` parents (the ``sum``
+    op), so that ``w·x + b`` is one sum node over the products rather than a chain of adds.
+
+    Raises:
+        ValueError: ``values`` is empty.
+    """
+    operands = tuple(values)
+    if not operands:
+        raise ValueError("sum needs at least one value, got none")
+    return _record(total, operands)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Backward: topological order and the chain rule
+# --------------------------------------------------------------------------------------------
+
+
+def topological_order(root: Value) -> list[Value]:
+    """Every node that ``root`` depends on, each once, parents before children (``root`` last).
+
+    Depth-first search with an explicit stack instead of recursion, so a chain of a million
+    nodes works under Python's default recursion limit. The order is deterministic: parents
+    are visited in operand order.
+    """
+    order: list[Value] = []
+    visited = {root}
+    stack: list[tuple[Value, Iterator[Value]]] = [(root, iter(root.parents))]
+    while stack:
+        node, unvisited_parents = stack[-1]
+        for parent in unvisited_parents:
+            if parent not in visited:
+                visited.add(parent)
+                stack.append((parent, iter(parent.parents)))
+                break  # descend first; come back to this node's remaining parents later
+        else:  # all parents are placed: the node can follow them
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def _backward_floats(order: list[Value], root: Value, gradient: float) -> None:
+    """The chain rule on plain floats (an ordinary backward pass)."""
+    root.grad = root.grad + gradient if root.op is None else gradient
+    for node in reversed(order):
+        op = node.op
+        if op is None:
+            continue
+        upstream = node.grad
+        parents = node.parents
+        if len(parents) == 2:  # the chain rule, unrolled for two parents (the common case)
+            a, b = parents
+            da, db = op.derivative(a.data, b.data, node.data)
+            a.grad += upstream * da
+            b.grad += upstream * db
+        else:  # the chain rule for any number of parents
+            local = op.derivative(*[p.data for p in parents], node.data)
+            for parent, d in zip(parents, local):
+                parent.grad += upstream * d
+
+
+def _backward_recorded(order: list[Value], root: Value, gradient: Operand) -> None:
+    """The chain rule on Values: the same loop, with operands and results passed as nodes,
+    so every gradient is itself a node of a new graph (``create_graph=True``)."""
+    seed = gradient if isinstance(gradient, Value) else Value(gradient)
+    root.grad = root.grad + seed if root.op is None else seed
+    for node in reversed(order):
+        op = node.op
+        if op is None:
+            continue
+        upstream = node.grad
+        local = op.derivative(*node.parents, node)
+        for parent, d in zip(node.parents, local):
+            parent.grad = parent.grad + upstream * d
+
+
+# --------------------------------------------------------------------------------------------
+# Recording on and off
+# --------------------------------------------------------------------------------------------
+
+
+class no_grad:
+    """Context manager (and decorator) inside which ops record nothing: results are leaves.
+
+    Use it for optimizer steps and evaluation, as ``torch.no_grad``. Not thread-local:
+    it switches recording off for the whole interpreter while active.
+    """
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside :class:`no_grad`."""
+    return _grad_enabled

@@ -1,0 +1,236 @@
+"""The ``valuegrad`` command (also ``python -m nn``).
+
+``valuegrad train --dataset iris`` trains an MLP and writes, into ``--out``: the model
+(``model.json``, a checkpoint rewritten atomically after every epoch), the per-epoch history
+(``history.csv``), a loss-and-accuracy plot (``training.png``) and, for data with two
+features, the decision boundary (``decision_boundary.png``). ``--resume`` continues a run
+from its checkpoint. Bad arguments get a one-line error and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from nn.data import Dataset, load_csv, load_digits, load_iris, load_wine, make_moons, standardize, train_test_split
+from nn.module import ACTIVATIONS, MLP, read_model_document, write_text_atomic
+from nn.train import LOSSES, History, evaluate, fit, make_optimizer, n_outputs, predict_class
+
+DATASETS = ("iris", "wine", "moons", "digits")
+HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
+
+
+class UsageError(Exception):
+    """A bad argument or input file: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _hidden(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer widths like 16,16, got {text!r}") from None
+    if not sizes or any(n < 1 for n in sizes):
+        raise argparse.ArgumentTypeError(f"expected positive layer widths like 16,16, got {text!r}")
+    return sizes
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="valuegrad", description="Train and inspect scalar-autograd neural networks.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    train = commands.add_parser("train", help="train an MLP on a data set",
+                                description="Train an MLP classifier and write model, history and plots.")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=DATASETS, help="a shipped data set (moons is generated)")
+    source.add_argument("--csv", type=Path, metavar="PATH", help="your own CSV file with a header row")
+    train.add_argument("--target", metavar="COLUMN", help="the label column of --csv")
+    train.add_argument("--hidden", type=_hidden, default=[16], metavar="W1,W2",
+                       help="hidden layer widths (default 16)")
+    train.add_argument("--activation", choices=[a for a in ACTIVATIONS if a != "linear"], default="relu")
+    train.add_argument("--loss", choices=LOSSES, default=None,
+                       help="default: cross_entropy (hinge for moons)")
+    train.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
+    train.add_argument("--lr", type=_positive(float), default=None,
+                       help="learning rate (default 0.01 for adam, 0.1 for sgd)")
+    train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum in [0, 1)")
+    train.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty coefficient")
+    train.add_argument("--schedule", choices=("constant", "linear"), default="constant",
+                       help="linear: the learning rate falls linearly to a tenth by the last step")
+    train.add_argument("--epochs", type=_positive(int), default=50)
+    train.add_argument("--batch-size", type=_positive(int), default=32,
+                       help="samples per step (default 32; 0 is not allowed, use a large number for full batch)")
+    train.add_argument("--test-size", type=float, default=0.3, help="share of each class held out (default 0.3)")
+    train.add_argument("--samples", type=_positive(int), default=200, help="moons: number of points")
+    train.add_argument("--noise", type=float, default=0.1, help="moons: noise standard deviation")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, default=Path("out"), metavar="DIR")
+    train.add_argument("--resume", action="store_true", help="continue from DIR/model.json up to --epochs")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def load_dataset(args: argparse.Namespace) -> Dataset:
+    """The data set the arguments name. Raises ``UsageError`` for a bad file or column."""
+    if args.csv is not None:
+        if not args.target:
+            raise UsageError("--csv needs --target COLUMN (the label column)")
+        try:
+            return load_csv(args.csv, target=args.target)
+        except (OSError, ValueError) as e:
+            raise UsageError(str(e)) from None
+    if args.target:
+        raise UsageError("--target goes with --csv")
+    if args.dataset == "moons":
+        return make_moons(args.samples, args.noise, seed=args.seed)
+    return {"iris": load_iris, "wine": load_wine, "digits": load_digits}[args.dataset]()
+
+
+def train_command(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    checkpoint = out / "model.json"
+    history = History()
+    resume: dict[str, Any] | None = None
+    if args.resume:
+        try:
+            resume = read_model_document(checkpoint)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"cannot resume: {e}") from None
+        saved = resume["extra"].get("args", {})
+        for key in ("dataset", "csv", "target", "hidden", "activation", "loss", "optimizer", "seed",
+                    "test_size", "samples", "noise", "batch_size", "schedule"):
+            setattr(args, key, saved.get(key, getattr(args, key)))
+        args.csv = Path(args.csv) if args.csv else None
+        history = _read_history(out / "history.csv", resume["extra"].get("epoch", 0))
+
+    data = load_dataset(args)
+    if not 0.0 < args.test_size < 1.0:
+        raise UsageError(f"--test-size must be between 0 and 1, got {args.test_size}")
+    if args.loss is None:
+        args.loss = "hinge" if data.n_classes == 2 and args.dataset == "moons" else "cross_entropy"
+    if args.lr is None:
+        args.lr = 0.01 if args.optimizer == "adam" else 0.1
+    try:
+        nout = n_outputs(args.loss, data.n_classes)
+        X_train, X_test, y_train, y_test = train_test_split(data.X, data.y, args.test_size, seed=args.seed)
+        X_train, X_test, scaler = standardize(X_train, X_test)
+        if resume is not None:
+            model = MLP.from_document(resume)
+        else:
+            model = MLP(data.n_features, [*args.hidden, nout], activation=args.activation, rng=args.seed)
+        optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay,
+                                   args.momentum)
+        if resume is not None:
+            optimizer.load_state_dict(resume["extra"]["optimizer"])
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    start = int(resume["extra"].get("epoch", 0)) if resume else 0
+    if start >= args.epochs:
+        raise UsageError(f"the checkpoint is already at epoch {start}; ask for more --epochs")
+
+    print(f"valuegrad: {data.name}: {len(X_train)} training and {len(X_test)} test samples, "
+          f"{data.n_features} features, {data.n_classes} classes; {model} with "
+          f"{model.num_parameters()} parameters; {args.loss} loss, {args.optimizer} lr {args.lr}"
+          + (f"; resuming after epoch {start}" if start else ""), flush=True)
+
+    saved_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                  if k not in ("command", "out", "resume", "no_progress")}
+
+    def save_checkpoint(epoch: int, hist: History) -> None:
+        extra = {"epoch": epoch, "args": saved_args, "optimizer": optimizer.state_dict(),
+                 "standardize": {"mean": scaler.mean, "std": scaler.std},
+                 "feature_names": data.feature_names, "class_names": data.class_names}
+        write_text_atomic(out / "history.csv", _history_csv(hist))
+        model.save(checkpoint, extra=extra)
+
+    schedule = (args.lr, args.lr / 10) if args.schedule == "linear" else None
+    try:
+        fit(model, X_train, y_train, loss=args.loss, optimizer=optimizer, epochs=args.epochs,
+            batch_size=args.batch_size, seed=args.seed, n_classes=data.n_classes, X_test=X_test,
+            y_test=y_test, lr_schedule=schedule, start_epoch=start, history=history,
+            on_epoch_end=save_checkpoint, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\nvaluegrad: interrupted; the last finished epoch is saved in {checkpoint}; "
+              f"continue with --resume", file=sys.stderr)
+        return 130
+
+    _, train_acc = evaluate(model, X_train, y_train, args.loss, data.n_classes)
+    _, test_acc = evaluate(model, X_test, y_test, args.loss, data.n_classes)
+    print(f"train accuracy {train_acc:.4f}  test accuracy {test_acc:.4f}")
+    written = [checkpoint, out / "history.csv"]
+    try:
+        from nn.plots import plot_decision_boundary, plot_history
+
+        plot_history(history, out / "training.png", title=f"{data.name}: {model}")
+        written.append(out / "training.png")
+        if data.n_features == 2:
+            def score(output: list[Any]) -> float:
+                return float(predict_class(args.loss, output))
+
+            plot_decision_boundary(model, X_train + X_test, y_train + y_test, out / "decision_boundary.png",
+                                   score=score, title=f"{data.name}: decision boundary (standardized)",
+                                   feature_names=data.feature_names)
+            written.append(out / "decision_boundary.png")
+    except ImportError as e:
+        print(f"valuegrad: no plots: {e}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _history_csv(history: History) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in history.rows:
+        writer.writerow({k: (int(v) if k == "epoch" else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _read_history(path: Path, epochs: int) -> History:
+    history = History()
+    if path.is_file():
+        with path.open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                values = {k: float(v) for k, v in row.items() if v not in (None, "")}
+                if values.get("epoch", 0) <= epochs:
+                    history.rows.append(values)
+    return history
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad arguments, 130 interrupted)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "train":
+            return train_command(args)
+    except UsageError as e:
+        command = " ".join(["valuegrad", *(a for a in (argv or sys.argv[1:])[:1])])
+        print(f"{command}: error: {e}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

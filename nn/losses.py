@@ -1,0 +1,159 @@
+"""Loss functions, averaged over a batch, and ``softmax`` / ``log_softmax``.
+
+Every loss takes the model's outputs for a batch and the targets, and returns one ``Value``:
+the mean of the per-sample losses (PyTorch's ``reduction="mean"``). An output may be a Value
+or a list of Values (what ``MLP`` returns).
+
+Reference: PyTorch documentation, ``torch.nn.functional`` (``mse_loss``,
+``binary_cross_entropy_with_logits``, ``cross_entropy``, ``softmax``, ``log_softmax``);
+the hinge loss is the SVM max-margin loss (Cortes and Vapnik, 1995) as in micrograd's demo.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Union
+
+import engine
+from engine import Value
+
+Output = Union[Value, Sequence[Value]]
+
+
+def _scalar(output: Output, what: str) -> Value:
+    """One sample's single output: a Value, or a list holding exactly one Value."""
+    if isinstance(output, Value):
+        return output
+    if len(output) != 1:
+        raise ValueError(f"{what} expects one output per sample, got {len(output)}")
+    return output[0]
+
+
+def _check_batch(outputs: Sequence[object], targets: Sequence[object], what: str) -> int:
+    n = len(outputs)
+    if n == 0:
+        raise ValueError(f"{what}: the batch is empty")
+    if len(targets) != n:
+        raise ValueError(f"{what}: {n} outputs but {len(targets)} targets")
+    return n
+
+
+def mean(values: Sequence[Value]) -> Value:
+    """``(v₁ + … + vₙ) / n`` as a Value."""
+    return engine.sum(values) / len(values)
+
+
+def mse_loss(outputs: Sequence[Output], targets: Sequence[float | Sequence[float]]) -> Value:
+    """Mean squared error ``mean((output - target)²)`` over every output of every sample.
+
+    Args:
+        outputs: per sample, a Value or a list of Values.
+        targets: per sample, a number or a list of numbers of the same length.
+
+    Raises:
+        ValueError: an empty batch, or outputs and targets of different sizes.
+    """
+    _check_batch(outputs, targets, "mse_loss")
+    squares = []
+    for out, target in zip(outputs, targets):
+        outs = [out] if isinstance(out, Value) else list(out)
+        tgts = [target] if isinstance(target, (int, float)) else list(target)
+        if len(outs) != len(tgts):
+            raise ValueError(f"mse_loss: a sample has {len(outs)} outputs but {len(tgts)} targets")
+        squares += [(o - t) ** 2 for o, t in zip(outs, tgts)]
+    return mean(squares)
+
+
+def hinge_loss(scores: Sequence[Output], labels: Sequence[int]) -> Value:
+    """The max-margin (SVM) loss ``mean(max(0, 1 - y·s))`` for labels ``y`` in {-1, +1}.
+
+    Args:
+        scores: per sample, one Value (or a one-element list): the score ``s``.
+        labels: per sample, ``-1`` or ``+1``.
+
+    Raises:
+        ValueError: an empty batch, a size mismatch, or a label other than ±1.
+    """
+    _check_batch(scores, labels, "hinge_loss")
+    for y in labels:
+        if y not in (-1, 1):
+            raise ValueError(f"hinge_loss needs labels -1 or +1, got {y!r}")
+    return mean([(1 - y * _scalar(s, "hinge_loss")).relu() for s, y in zip(scores, labels)])
+
+
+def binary_cross_entropy_with_logits(logits: Sequence[Output], targets: Sequence[float]) -> Value:
+    """``mean(-y·log σ(z) - (1-y)·log(1-σ(z)))`` for logits ``z`` and targets ``y`` in [0, 1],
+    computed stably as ``max(z, 0) - z·y + log(1 + e^-|z|)``, which never overflows.
+
+    The gradient is ``σ(z) - y`` everywhere, also at ``z = 0`` (the tie of ``max`` sends ½).
+
+    Raises:
+        ValueError: an empty batch, a size mismatch, or a target outside [0, 1].
+    """
+    _check_batch(logits, targets, "binary_cross_entropy_with_logits")
+    losses = []
+    for out, y in zip(logits, targets):
+        if not 0.0 <= y <= 1.0:
+            raise ValueError(f"binary_cross_entropy_with_logits needs targets in [0, 1], got {y!r}")
+        z = _scalar(out, "binary_cross_entropy_with_logits")
+        losses.append(engine.maximum(z, 0.0) - z * y + (1.0 + (-abs(z)).exp()).log())
+    return mean(losses)
+
+
+def logsumexp(logits: Sequence[Value]) -> Value:
+    """``log Σ e^zᵢ``, computed as ``m + log Σ e^(zᵢ - m)`` with ``m = max zᵢ`` (a constant),
+    so no exponential overflows. Raises ``ValueError`` for an empty list."""
+    if len(logits) == 0:
+        raise ValueError("logsumexp of an empty list of logits")
+    m = max(z.data for z in logits)
+    if not math.isfinite(m):
+        m = 0.0
+    return engine.sum([(z - m).exp() for z in logits]).log() + m
+
+
+def log_softmax(logits: Sequence[Value]) -> list[Value]:
+    """``zᵢ - log Σⱼ e^zⱼ`` for one sample's logits (stable; see :func:`logsumexp`)."""
+    lse = logsumexp(logits)
+    return [z - lse for z in logits]
+
+
+def softmax(logits: Sequence[Value]) -> list[Value]:
+    """``e^zᵢ / Σⱼ e^zⱼ`` for one sample's logits: probabilities that sum to 1."""
+    if len(logits) == 0:
+        raise ValueError("softmax of an empty list of logits")
+    m = max(z.data for z in logits)
+    exps = [(z - m).exp() for z in logits]
+    total = engine.sum(exps)
+    return [e / total for e in exps]
+
+
+def cross_entropy(logits: Sequence[Value] | Sequence[Sequence[Value]],
+                  target: int | Sequence[int]) -> Value:
+    """Cross-entropy ``-log softmax(z)[t] = logsumexp(z) - z[t]`` from logits.
+
+    Args:
+        logits: one sample's logits (a list of Values) with ``target`` an ``int``, or a batch
+            (a list of such lists) with ``target`` a list of ``int`` class indices.
+        target: the index of the true class, or one per sample.
+
+    Returns:
+        The loss, averaged over the batch.
+
+    Raises:
+        ValueError: an empty batch, a size mismatch, or a class index out of range.
+    """
+    if isinstance(target, int):
+        batch: Sequence[Sequence[Value]] = [logits]  # type: ignore[list-item]
+        targets: Sequence[int] = [target]
+    else:
+        batch, targets = logits, target  # type: ignore[assignment]
+    _check_batch(batch, targets, "cross_entropy")
+    losses = []
+    for z, t in zip(batch, targets):
+        if isinstance(z, Value):
+            raise ValueError("cross_entropy expects a list of logits per sample, got one Value")
+        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(z):
+            raise ValueError(f"cross_entropy: class index {t!r} is out of range for {len(z)} logits")
+        losses.append(logsumexp(z) - z[t])
+    return mean(losses)

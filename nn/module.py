@@ -1,0 +1,310 @@
+"""Modules: ``Module``, ``Neuron``, ``Layer`` and ``MLP``.
+
+A neuron computes ``act(w·x + b) = act(w₀x₀ + … + wₙ₋₁xₙ₋₁ + b)``; a layer is neurons side by
+side; an MLP is layers in sequence. Parameters are leaf ``Value``s, found by walking a module's
+attributes in the order they were set (as ``torch.nn.Module`` does), which gives stable dotted
+names such as ``layers.1.neurons.0.w.3``.
+
+Reference: PyTorch documentation, ``torch.nn.Module`` and ``torch.nn.Linear`` (initialisation).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import engine
+from engine import Value
+
+Input = Union[Value, float, int]
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+FORMAT_VERSION = 1
+
+
+def _check_size(name: str, n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {n!r}")
+    return n
+
+
+def _check_activation(activation: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+    return activation
+
+
+def activate(z: Value, activation: str) -> Value:
+    """Apply an activation by name: ``relu``, ``tanh``, ``sigmoid`` or ``linear`` (identity)."""
+    if activation == "linear":
+        return z
+    return getattr(z, _check_activation(activation))()
+
+
+class Module:
+    """Base class of everything with parameters, as ``torch.nn.Module``.
+
+    Subclasses store their parameters (leaf Values), submodules, and lists of either as
+    attributes; :meth:`named_parameters` finds them in the order the attributes were set.
+    """
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Value]]:
+        """Yield ``(dotted name, parameter)`` pairs, e.g. ``("layers.0.neurons.2.w.1", w)``."""
+        for name, attr in vars(self).items():
+            yield from _named(attr, prefix + name)
+
+    def parameters(self) -> list[Value]:
+        """All parameters, in the order of :meth:`named_parameters`."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to ``0.0`` (leaf gradients accumulate otherwise)."""
+        for p in self.parameters():
+            p.grad = 0.0
+
+    def num_parameters(self) -> int:
+        """How many scalar parameters the module has."""
+        return len(self.parameters())
+
+    def state_dict(self) -> dict[str, float]:
+        """``{dotted name: value}`` of every parameter, as plain floats."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        """Copy values from a :meth:`state_dict` into the parameters, in place.
+
+        Raises:
+            KeyError: names are missing from ``state`` or unexpected in it (both listed).
+            TypeError: a value is not a number.
+        """
+        params = dict(self.named_parameters())
+        missing = sorted(set(params) - set(state))
+        unexpected = sorted(set(state) - set(params))
+        if missing or unexpected:
+            raise KeyError(f"state_dict does not fit this model: missing {missing[:5]}"
+                           f"{'…' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
+                           f"{'…' if len(unexpected) > 5 else ''}")
+        for name, p in params.items():
+            p.data = Value(state[name]).data  # validates the number
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this module (for :meth:`save`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define config()")
+
+    def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> None:
+        """Write the module (its :meth:`config` and :meth:`state_dict`) to ``path`` as JSON with
+        a format version, atomically (a temporary file, then a rename), so a crash never
+        leaves a half-written model. ``extra`` (JSON-serialisable) is stored beside it, e.g.
+        training progress."""
+        document = {"format": "valuegrad-model", "format_version": FORMAT_VERSION,
+                    "config": self.config(), "state": self.state_dict(), "extra": extra or {}}
+        write_json_atomic(path, document)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Any:
+        """Read a module written by :meth:`save` (``MLP.load(path)``).
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: the file is not a valuegrad model, has another format version, or
+                holds another kind of module than ``cls``.
+        """
+        return cls.from_document(read_model_document(path))
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Any:
+        """Rebuild a module from the dictionary that :meth:`save` writes."""
+        config = dict(document["config"])
+        kind = config.pop("type", None)
+        module_type = _MODULE_TYPES.get(str(kind))
+        if module_type is None or not issubclass(module_type, cls):
+            raise ValueError(f"the model file holds a {kind!r}, not a {cls.__name__}")
+        module = module_type(**config)
+        module.load_state_dict(document["state"])
+        return module
+
+
+
+def _named(attr: object, name: str) -> Iterator[tuple[str, Value]]:
+    if isinstance(attr, Value):
+        yield name, attr
+    elif isinstance(attr, Module):
+        yield from attr.named_parameters(name + ".")
+    elif isinstance(attr, (list, tuple)):
+        for i, item in enumerate(attr):
+            yield from _named(item, f"{name}.{i}")
+
+
+class Neuron(Module):
+    """``act(w·x + b)``: one neuron with ``nin`` weights ``w`` and a bias ``b``.
+
+    Args:
+        nin: number of inputs (>= 1).
+        activation: ``"relu"``, ``"tanh"``, ``"sigmoid"`` or ``"linear"``.
+        rng: a ``random.Random`` for the initial values (a fresh unseeded one if omitted).
+
+    Weights and bias start uniform in ``[-1/√nin, 1/√nin]``, PyTorch's ``nn.Linear`` default
+    (Kaiming uniform with a = √5 for the weights; He et al., 2015). Parameters are labelled
+    ``w0 … w{nin-1}`` and ``b``.
+
+    Calling it with a sequence of ``nin`` numbers or Values returns one Value. The products
+    ``wᵢ·xᵢ`` and ``b`` are added by one ``sum`` node.
+
+    Raises:
+        ValueError: ``nin < 1``, an unknown activation, or a call with the wrong input length.
+    """
+
+    def __init__(self, nin: int, activation: str = "relu", rng: random.Random | None = None) -> None:
+        self.nin = _check_size("nin", nin)
+        self.activation = _check_activation(activation)
+        rng = rng or random.Random()
+        bound = 1.0 / math.sqrt(nin)
+        self.w = [Value(rng.uniform(-bound, bound), f"w{i}") for i in range(nin)]
+        self.b = Value(rng.uniform(-bound, bound), "b")
+
+    def __call__(self, x: Sequence[Input]) -> Value:
+        if len(x) != self.nin:
+            raise ValueError(f"Neuron expected {self.nin} inputs, got {len(x)}")
+        z = engine.sum([*[wi * xi for wi, xi in zip(self.w, x)], self.b])
+        return activate(z, self.activation)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Neuron", "nin": self.nin, "activation": self.activation}
+
+    def __repr__(self) -> str:
+        return f"Neuron({self.nin}, activation={self.activation!r})"
+
+
+class Layer(Module):
+    """``nout`` neurons that all see the same ``nin`` inputs; returns a list of ``nout`` Values.
+
+    Args:
+        nin: inputs per neuron (>= 1). nout: number of neurons (>= 1).
+        activation, rng: passed to each :class:`Neuron`.
+
+    Raises:
+        ValueError: a size < 1, an unknown activation, or a call with the wrong input length.
+    """
+
+    def __init__(self, nin: int, nout: int, activation: str = "relu",
+                 rng: random.Random | None = None) -> None:
+        self.nin = _check_size("nin", nin)
+        self.nout = _check_size("nout", nout)
+        self.activation = _check_activation(activation)
+        rng = rng or random.Random()
+        self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+
+    def __call__(self, x: Sequence[Input]) -> list[Value]:
+        if len(x) != self.nin:
+            raise ValueError(f"Layer expected {self.nin} inputs, got {len(x)}")
+        return [n(x) for n in self.neurons]
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Layer", "nin": self.nin, "nout": self.nout, "activation": self.activation}
+
+    def __repr__(self) -> str:
+        return f"Layer({self.nin}, {self.nout}, activation={self.activation!r})"
+
+
+class MLP(Module):
+    """A multilayer perceptron: ``Layer(nin, nouts[0])``, then ``Layer(nouts[0], nouts[1])``, …
+
+    Args:
+        nin: number of inputs (>= 1).
+        nouts: the width of each layer, the last being the number of outputs (each >= 1).
+        activation: the hidden layers' activation (default ``"relu"``).
+        output_activation: the last layer's (default ``"linear"``: logits or scores).
+        rng: a ``random.Random`` or an ``int`` seed for the initial values.
+
+    Calling it with ``nin`` numbers or Values returns a list of ``nouts[-1]`` Values, always
+    a list (even for one output).
+
+    Raises:
+        ValueError: a size < 1, no layers, an unknown activation, or a wrong input length.
+    """
+
+    def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu",
+                 output_activation: str = "linear", rng: random.Random | int | None = None) -> None:
+        self.nin = _check_size("nin", nin)
+        if isinstance(nouts, int) or not nouts:
+            raise ValueError(f"nouts must be a non-empty list of layer widths, got {nouts!r}")
+        self.nouts = [_check_size("every layer width", n) for n in nouts]
+        self.activation = _check_activation(activation)
+        self.output_activation = _check_activation(output_activation)
+        if not isinstance(rng, random.Random):
+            rng = random.Random(rng)
+        sizes = [nin, *self.nouts]
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1],
+                  output_activation if i == len(self.nouts) - 1 else activation, rng)
+            for i in range(len(self.nouts))
+        ]
+
+    def __call__(self, x: Sequence[Input]) -> list[Value]:
+        if len(x) != self.nin:
+            raise ValueError(f"MLP expected {self.nin} inputs, got {len(x)}")
+        out: Sequence[Input] = x
+        for layer in self.layers:
+            out = layer(out)
+        return list(out)  # type: ignore[arg-type]
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "MLP", "nin": self.nin, "nouts": list(self.nouts),
+                "activation": self.activation, "output_activation": self.output_activation}
+
+    def __repr__(self) -> str:
+        return (f"MLP({self.nin}, {self.nouts}, activation={self.activation!r}, "
+                f"output_activation={self.output_activation!r})")
+
+
+def read_model_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a model file written by :meth:`MLP.save`.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not JSON, not a valuegrad model, or an unsupported format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not a valuegrad model (not JSON: {e})") from None
+    if not isinstance(document, dict) or document.get("format") != "valuegrad-model":
+        raise ValueError(f"{path} is not a valuegrad model file")
+    if document.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path} has model format version {document.get('format_version')!r}; "
+                         f"this valuegrad reads version {FORMAT_VERSION}")
+    return document
+
+
+def write_json_atomic(path: str | os.PathLike[str], document: Any) -> None:
+    """Write ``document`` as JSON to ``path`` through a temporary file in the same folder and
+    an ``os.replace``, so readers see the old file or the new one, never half of one."""
+    write_text_atomic(path, json.dumps(document, indent=1, allow_nan=True) + "\n")
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_MODULE_TYPES: dict[str, type[Module]] = {"Neuron": Neuron, "Layer": Layer, "MLP": MLP}

@@ -1,0 +1,101 @@
+"""Plots of a training run with matplotlib (an optional extra: ``pip install 'valuegrad[plot]'``).
+
+Files are written atomically: drawn to a temporary file in the same folder, then renamed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine import Value, no_grad
+from nn.train import History
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'valuegrad[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plot_history(history: History, path: str | os.PathLike[str], title: str = "") -> None:
+    """Loss (left) and accuracy (right) per epoch, train and test, saved as an image at ``path``.
+
+    Raises:
+        ImportError: matplotlib is not installed (the message says how to install it).
+    """
+    plt = _pyplot()
+    epochs = history.column("epoch")
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, label in ((ax_loss, "loss", "mean loss"), (ax_acc, "accuracy", "accuracy")):
+        ax.plot(epochs, history.column(f"train_{key}"), label="train")
+        test = history.column(f"test_{key}")
+        if test:
+            ax.plot(epochs, test, label="test")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    ax_loss.set_title("Loss")
+    ax_acc.set_title("Accuracy")
+    ax_acc.set_ylim(-0.02, 1.02)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_decision_boundary(predict: Callable[[Sequence[float]], list[Value]], X: Sequence[Sequence[float]],
+                           y: Sequence[int], path: str | os.PathLike[str],
+                           score: Callable[[list[Value]], float], resolution: int = 60,
+                           title: str = "", feature_names: Sequence[str] = ("x1", "x2")) -> None:
+    """The regions a 2-feature model assigns to each class, with the data points on top.
+
+    ``score(output)`` turns the model's output for one grid point into the number that is
+    coloured (a class index, or a score whose sign is the class).
+
+    Raises:
+        ValueError: the data does not have exactly two features.
+        ImportError: matplotlib is not installed.
+    """
+    if not X or len(X[0]) != 2:
+        raise ValueError("a decision boundary can be drawn for exactly two features")
+    plt = _pyplot()
+    xs = [p[0] for p in X]
+    ys = [p[1] for p in X]
+    pad_x = 0.1 * (max(xs) - min(xs) or 1.0)
+    pad_y = 0.1 * (max(ys) - min(ys) or 1.0)
+    gx = [min(xs) - pad_x + i * (max(xs) - min(xs) + 2 * pad_x) / (resolution - 1) for i in range(resolution)]
+    gy = [min(ys) - pad_y + j * (max(ys) - min(ys) + 2 * pad_y) / (resolution - 1) for j in range(resolution)]
+    with no_grad():
+        grid = [[score(predict([a, b])) for a in gx] for b in gy]
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.contourf(gx, gy, grid, levels=20, cmap="coolwarm", alpha=0.35)
+    scatter = ax.scatter(xs, ys, c=list(y), cmap="coolwarm", edgecolors="k", s=22)
+    ax.legend(*scatter.legend_elements(), title="class", loc="best")
+    ax.set_xlabel(feature_names[0])
+    ax.set_ylabel(feature_names[1])
+    ax.set_title(title or "Decision boundary")
+    _save(fig, path)
+    plt.close(fig)

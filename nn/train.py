@@ -1,0 +1,195 @@
+"""Training: the loop of forward pass, loss, backward pass and optimizer step, by epoch and batch.
+
+``fit`` trains a model on lists of floats and returns the per-epoch history. It is what
+``valuegrad train`` runs; it can also be called from a notebook.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import Value, no_grad
+from nn.losses import binary_cross_entropy_with_logits, cross_entropy, hinge_loss, mse_loss
+from nn.module import MLP, Module
+from nn.optim import SGD, Adam, Optimizer
+
+LOSSES = ("cross_entropy", "hinge", "bce", "mse")
+"""Loss names: ``cross_entropy`` (one logit per class), ``hinge`` (one score, classes 0/1 as
+labels −1/+1), ``bce`` (one logit, binary cross-entropy), ``mse`` (one output per class,
+squared error to the one-hot target)."""
+
+
+def n_outputs(loss: str, n_classes: int) -> int:
+    """How many outputs the model needs for ``loss`` on ``n_classes`` classes.
+
+    Raises:
+        ValueError: an unknown loss, or a binary loss on more than two classes.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    if loss in ("hinge", "bce"):
+        if n_classes > 2:
+            raise ValueError(f"the {loss} loss is for two classes; this data has {n_classes} "
+                             f"(use cross_entropy)")
+        return 1
+    return n_classes
+
+
+def batch_loss(loss: str, outputs: Sequence[list[Value]], y: Sequence[int], n_classes: int) -> Value:
+    """The mean loss of a batch of model outputs against class indices ``y``."""
+    if loss == "cross_entropy":
+        return cross_entropy(outputs, list(y))
+    if loss == "hinge":
+        return hinge_loss(outputs, [2 * c - 1 for c in y])
+    if loss == "bce":
+        return binary_cross_entropy_with_logits(outputs, [float(c) for c in y])
+    if loss == "mse":
+        return mse_loss(outputs, [[1.0 if k == c else 0.0 for k in range(n_classes)] for c in y])
+    raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+
+
+def predict_class(loss: str, output: Sequence[Value]) -> int:
+    """The predicted class of one sample: the largest output, or for the one-output losses,
+    class 1 when the score or logit is positive."""
+    if len(output) == 1 and loss in ("hinge", "bce"):
+        return 1 if output[0].data > 0.0 else 0
+    return max(range(len(output)), key=lambda k: output[k].data)
+
+
+def evaluate(model: Callable[[Sequence[float]], list[Value]], X: Sequence[Sequence[float]],
+             y: Sequence[int], loss: str, n_classes: int) -> tuple[float, float]:
+    """``(mean loss, accuracy)`` of ``model`` on ``X``, ``y``, with nothing recorded."""
+    with no_grad():
+        outputs = [model(x) for x in X]
+        mean_loss = batch_loss(loss, outputs, y, n_classes).data
+    correct = sum(predict_class(loss, out) == c for out, c in zip(outputs, y))
+    return mean_loss, correct / len(y)
+
+
+def make_optimizer(name: str, params: list[Value], lr: float, weight_decay: float = 0.0,
+                   momentum: float = 0.0) -> Optimizer:
+    """``SGD`` or ``Adam`` by name (``"sgd"``, ``"adam"``). Raises ``ValueError`` otherwise."""
+    if name == "sgd":
+        return SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return Adam(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose sgd or adam")
+
+
+@dataclass
+class History:
+    """One row per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_accuracy`` and, when a
+    test set is given, ``test_loss`` and ``test_accuracy``. Train figures are the running
+    means over the epoch's batches (before each batch's update), as usual in PyTorch loops."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def column(self, name: str) -> list[float]:
+        return [row[name] for row in self.rows if name in row]
+
+
+def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: str = "cross_entropy",
+        optimizer: Optimizer, epochs: int, batch_size: int | None = None, seed: int = 0,
+        n_classes: int | None = None, X_test: Sequence[Sequence[float]] | None = None,
+        y_test: Sequence[int] | None = None, lr_schedule: tuple[float, float] | None = None,
+        start_epoch: int = 0,
+        history: History | None = None,
+        on_epoch_end: Callable[[int, History], None] | None = None,
+        progress: bool = True) -> History:
+    """Train ``model`` with mini-batch gradient descent.
+
+    Each epoch shuffles the training samples (``random.Random(seed + epoch)``, so a resumed
+    run continues exactly as an uninterrupted one), and for each batch: forward pass,
+    ``loss``, ``optimizer.zero_grad()``, ``backward()``, ``optimizer.step()``.
+
+    Args:
+        model: maps a list of features to a list of output Values (an ``MLP``).
+        X, y: training features and class indices.
+        loss: one of :data:`LOSSES`. optimizer: an ``SGD`` or ``Adam`` over the parameters.
+        epochs: the last epoch to train (epochs are numbered from 1).
+        batch_size: samples per step; ``None`` means the whole set (full-batch).
+        seed: for shuffling. n_classes: defaults to ``max(y) + 1``.
+        X_test, y_test: evaluated after every epoch when given.
+        lr_schedule: ``(first, last)``: the learning rate falls linearly from ``first`` at the
+            first step to ``last`` at the final step (micrograd's demo: 1.0 to 0.1); ``None``
+            keeps the optimizer's ``lr``.
+        start_epoch: epochs already done (for resuming); ``history`` their rows.
+        on_epoch_end: called with ``(epoch, history)`` after each epoch (e.g. to checkpoint).
+        progress: show a progress bar (tqdm when installed, else one line per tenth).
+
+    Returns:
+        The :class:`History`.
+
+    Raises:
+        ValueError: empty data, mismatched sizes, a bad batch size or epoch count.
+    """
+    if not X or len(X) != len(y):
+        raise ValueError(f"need the same, non-zero number of samples and labels; got {len(X)} and {len(y)}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or batch_size < 1):
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    n_classes = n_classes or max(y) + 1
+    size = batch_size or len(X)
+    history = history or History()
+    steps_per_epoch = math.ceil(len(X) / size)
+    total_steps = epochs * steps_per_epoch
+    bar = _progress(range(start_epoch + 1, epochs + 1), epochs, start_epoch, progress)
+    for epoch in bar:
+        order = list(range(len(X)))
+        random.Random(seed + epoch).shuffle(order)
+        loss_sum = 0.0
+        correct = 0
+        for b in range(steps_per_epoch):
+            step = (epoch - 1) * steps_per_epoch + b
+            if lr_schedule is not None:
+                first, last = lr_schedule
+                optimizer.lr = first + (last - first) * step / max(total_steps - 1, 1)
+            idx = order[b * size:(b + 1) * size]
+            outputs = [model(X[i]) for i in idx]  # type: ignore[operator]
+            batch_y = [y[i] for i in idx]
+            value = batch_loss(loss, outputs, batch_y, n_classes)
+            optimizer.zero_grad()
+            value.backward()
+            optimizer.step()
+            loss_sum += value.data * len(idx)
+            correct += sum(predict_class(loss, out) == c for out, c in zip(outputs, batch_y))
+        row = {"epoch": float(epoch), "lr": optimizer.lr, "train_loss": loss_sum / len(X),
+               "train_accuracy": correct / len(X)}
+        if X_test is not None and y_test is not None and len(X_test):
+            row["test_loss"], row["test_accuracy"] = evaluate(model, X_test, y_test, loss, n_classes)  # type: ignore[arg-type]
+        history.rows.append(row)
+        if progress:
+            _describe(bar, row, every=max(1, epochs // 10))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+    return history
+
+
+def _progress(epochs: range, total: int, done: int, enabled: bool) -> Any:
+    if not enabled:
+        return epochs
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return epochs
+    return tqdm(epochs, total=total, initial=done, unit="epoch", dynamic_ncols=True)
+
+
+def _describe(bar: Any, row: dict[str, float], every: int) -> None:
+    text = f"loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f}"
+    if "test_accuracy" in row:
+        text += f" test acc {row['test_accuracy']:.3f}"
+    if hasattr(bar, "set_postfix_str"):
+        bar.set_postfix_str(text)
+    elif int(row["epoch"]) % every == 0:  # no tqdm: a plain line every tenth of the run
+        print(f"epoch {int(row['epoch'])}: {text}", flush=True)
+
+
+__all__ = ["LOSSES", "History", "MLP", "batch_loss", "evaluate", "fit", "make_optimizer",
+           "n_outputs", "predict_class"]
