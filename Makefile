@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 # Train on iris and on two moons; everything lands in out/.
 demo: $(STAMP)
 	$(BIN)/valuegrad train --dataset iris --hidden 16 --optimizer adam --lr 0.01 --epochs 60 --seed 0 --out out/iris
-	$(BIN)/valuegrad train --dataset moons --hidden 16,16 --loss hinge --optimizer sgd --lr 0.1 --epochs 100 --seed 0 --out out/moons
+	$(BIN)/valuegrad train --dataset moons --samples 200 --noise 0.1 --hidden 16,16 --init micrograd \
+	    --loss hinge --optimizer sgd --lr 1.0 --schedule linear --weight-decay 2e-4 \
+	    --batch-size 200 --epochs 100 --seed 0 --out out/moons
 	@echo "demo: models, histories and plots are in out/iris/ and out/moons/"
 
 lint: $(STAMP)

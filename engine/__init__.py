@@ -22,7 +22,7 @@ from engine.value import (
     op_by_name,
     topological_order,
 )
-from engine.value import sum_values as sum  # noqa: A001  (engine.sum, like torch.sum)
+from engine.value import sum_values as sum  # noqa: F401  (engine.sum, like torch.sum; not in __all__ so "import *" keeps the builtin)
 
 __all__ = [
     "OPS",

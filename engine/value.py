@@ -117,6 +117,13 @@ def _winner_takes_all(a_wins: bool, b_wins: bool) -> tuple[float, float]:
     return (1.0, 0.0) if a_wins else (0.0, 1.0) if b_wins else (0.5, 0.5)
 
 
+# The derivatives below call ops defined in the same table; declared here for type checkers.
+div: Op
+power: Op
+log: Op
+sin: Op
+cos: Op
+
 # fmt: off
 # One row per op:    name       symbol  arity forward           local derivatives ∂out/∂operand                      formula        derivative text
 add     = Op("add",     "+",    2, operator.add, lambda a, b, out: (1.0, 1.0),                               "a + b",       "1, 1")
@@ -156,10 +163,10 @@ OPS: dict[str, Op] = {op.name: op for op in (
 _grad_enabled = True
 
 
-def _to_float(x: object) -> float:
+def _to_float(x: Any) -> float:
     """Convert a real number to a Python float; reject anything else with ``TypeError``."""
     if type(x) is float:
-        return x  # type: ignore[return-value]
+        return x
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(
             f"a Value holds a real number (int, float or a numpy scalar), "
@@ -167,7 +174,7 @@ def _to_float(x: object) -> float:
     try:
         return float(x)
     except OverflowError:  # an int too large for a float is ±inf, as everywhere else
-        return F.inf if x > 0 else -F.inf
+        return F.inf if operator.gt(x, 0) else -F.inf
 
 
 class Value:

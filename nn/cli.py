@@ -17,8 +17,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from nn.data import Dataset, load_csv, load_digits, load_iris, load_wine, make_moons, standardize, train_test_split
-from nn.module import ACTIVATIONS, MLP, read_model_document, write_text_atomic
+from nn.data import (
+    Dataset,
+    load_csv,
+    load_digits,
+    load_iris,
+    load_wine,
+    make_moons,
+    standardize,
+    train_test_split,
+)
+from nn.module import ACTIVATIONS, INITS, MLP, read_model_document, write_text_atomic
 from nn.train import LOSSES, History, evaluate, fit, make_optimizer, n_outputs, predict_class
 
 DATASETS = ("iris", "wine", "moons", "digits")
@@ -62,13 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     train = commands.add_parser("train", help="train an MLP on a data set",
                                 description="Train an MLP classifier and write model, history and plots.")
-    source = train.add_mutually_exclusive_group(required=True)
+    source = train.add_mutually_exclusive_group()  # one is required, unless --resume
     source.add_argument("--dataset", choices=DATASETS, help="a shipped data set (moons is generated)")
     source.add_argument("--csv", type=Path, metavar="PATH", help="your own CSV file with a header row")
     train.add_argument("--target", metavar="COLUMN", help="the label column of --csv")
     train.add_argument("--hidden", type=_hidden, default=[16], metavar="W1,W2",
                        help="hidden layer widths (default 16)")
     train.add_argument("--activation", choices=[a for a in ACTIVATIONS if a != "linear"], default="relu")
+    train.add_argument("--init", choices=INITS, default="pytorch",
+                       help="initial weights: PyTorch's nn.Linear default, or micrograd's")
     train.add_argument("--loss", choices=LOSSES, default=None,
                        help="default: cross_entropy (hinge for moons)")
     train.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
@@ -80,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="linear: the learning rate falls linearly to a tenth by the last step")
     train.add_argument("--epochs", type=_positive(int), default=50)
     train.add_argument("--batch-size", type=_positive(int), default=32,
-                       help="samples per step (default 32; 0 is not allowed, use a large number for full batch)")
-    train.add_argument("--test-size", type=float, default=0.3, help="share of each class held out (default 0.3)")
+                       help="samples per step (default 32; a number >= the data size is full-batch)")
+    train.add_argument("--test-size", type=float, default=0.3,
+                       help="share of each class held out for testing (default 0.3)")
     train.add_argument("--samples", type=_positive(int), default=200, help="moons: number of points")
     train.add_argument("--noise", type=float, default=0.1, help="moons: noise standard deviation")
     train.add_argument("--seed", type=int, default=0)
@@ -118,11 +130,13 @@ def train_command(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             raise UsageError(f"cannot resume: {e}") from None
         saved = resume["extra"].get("args", {})
-        for key in ("dataset", "csv", "target", "hidden", "activation", "loss", "optimizer", "seed",
+        for key in ("dataset", "csv", "target", "hidden", "activation", "init", "loss", "optimizer", "seed",
                     "test_size", "samples", "noise", "batch_size", "schedule"):
             setattr(args, key, saved.get(key, getattr(args, key)))
         args.csv = Path(args.csv) if args.csv else None
         history = _read_history(out / "history.csv", resume["extra"].get("epoch", 0))
+    elif args.dataset is None and args.csv is None:
+        raise UsageError("say what to train on: --dataset NAME or --csv PATH --target COLUMN")
 
     data = load_dataset(args)
     if not 0.0 < args.test_size < 1.0:
@@ -138,7 +152,8 @@ def train_command(args: argparse.Namespace) -> int:
         if resume is not None:
             model = MLP.from_document(resume)
         else:
-            model = MLP(data.n_features, [*args.hidden, nout], activation=args.activation, rng=args.seed)
+            model = MLP(data.n_features, [*args.hidden, nout], activation=args.activation, rng=args.seed,
+                        init=args.init)
         optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay,
                                    args.momentum)
         if resume is not None:

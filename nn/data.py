@@ -78,7 +78,7 @@ def make_moons(n_samples: int = 100, noise: float = 0.0, seed: int | None = 0) -
 
 
 def _shipped(filename: str, name: str) -> Dataset:
-    text = resources.files("nn").joinpath("datasets", filename).read_text(encoding="utf-8")
+    text = resources.files("nn").joinpath("datasets").joinpath(filename).read_text(encoding="utf-8")
     return _parse_csv(io.StringIO(text), target=None, source=f"{name} ({filename})", name=name)
 
 
@@ -167,8 +167,11 @@ def _sorted_labels(labels: set[str]) -> list[str]:
         return sorted(labels)
 
 
+Split = tuple[list[list[float]], list[list[float]], list[int], list[int]]
+
+
 def train_test_split(X: list[list[float]], y: list[int], test_size: float = 0.3,
-                     seed: int | None = 0) -> tuple[list[list[float]], list[list[float]], list[int], list[int]]:
+                     seed: int | None = 0) -> Split:
     """Split into train and test sets, stratified: each class keeps its share in both.
 
     For each class, its samples are shuffled with ``random.Random(seed)`` and

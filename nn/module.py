@@ -25,6 +25,7 @@ from engine import Value
 Input = Union[Value, float, int]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+INITS = ("pytorch", "micrograd")
 FORMAT_VERSION = 1
 
 
@@ -38,6 +39,12 @@ def _check_activation(activation: str) -> str:
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
     return activation
+
+
+def _check_init(init: str) -> str:
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
+    return init
 
 
 def activate(z: Value, activation: str) -> Value:
@@ -148,25 +155,30 @@ class Neuron(Module):
         nin: number of inputs (>= 1).
         activation: ``"relu"``, ``"tanh"``, ``"sigmoid"`` or ``"linear"``.
         rng: a ``random.Random`` for the initial values (a fresh unseeded one if omitted).
+        init: ``"pytorch"`` (default): weights and bias uniform in ``[-1/√nin, 1/√nin]``,
+            PyTorch's ``nn.Linear`` default (Kaiming uniform with a = √5 for the weights;
+            He et al., 2015). ``"micrograd"``: weights uniform in ``[-1, 1]`` and bias 0, as
+            micrograd's ``Neuron``, to reproduce its demo.
 
-    Weights and bias start uniform in ``[-1/√nin, 1/√nin]``, PyTorch's ``nn.Linear`` default
-    (Kaiming uniform with a = √5 for the weights; He et al., 2015). Parameters are labelled
-    ``w0 … w{nin-1}`` and ``b``.
+    Parameters are labelled ``w0 … w{nin-1}`` and ``b``.
 
     Calling it with a sequence of ``nin`` numbers or Values returns one Value. The products
     ``wᵢ·xᵢ`` and ``b`` are added by one ``sum`` node.
 
     Raises:
-        ValueError: ``nin < 1``, an unknown activation, or a call with the wrong input length.
+        ValueError: ``nin < 1``, an unknown activation or init, or a call with the wrong
+            input length.
     """
 
-    def __init__(self, nin: int, activation: str = "relu", rng: random.Random | None = None) -> None:
+    def __init__(self, nin: int, activation: str = "relu", rng: random.Random | None = None,
+                 init: str = "pytorch") -> None:
         self.nin = _check_size("nin", nin)
         self.activation = _check_activation(activation)
+        self.init = _check_init(init)
         rng = rng or random.Random()
-        bound = 1.0 / math.sqrt(nin)
+        bound = 1.0 / math.sqrt(nin) if init == "pytorch" else 1.0
         self.w = [Value(rng.uniform(-bound, bound), f"w{i}") for i in range(nin)]
-        self.b = Value(rng.uniform(-bound, bound), "b")
+        self.b = Value(rng.uniform(-bound, bound) if init == "pytorch" else 0.0, "b")
 
     def __call__(self, x: Sequence[Input]) -> Value:
         if len(x) != self.nin:
@@ -175,7 +187,7 @@ class Neuron(Module):
         return activate(z, self.activation)
 
     def config(self) -> dict[str, Any]:
-        return {"type": "Neuron", "nin": self.nin, "activation": self.activation}
+        return {"type": "Neuron", "nin": self.nin, "activation": self.activation, "init": self.init}
 
     def __repr__(self) -> str:
         return f"Neuron({self.nin}, activation={self.activation!r})"
@@ -186,19 +198,20 @@ class Layer(Module):
 
     Args:
         nin: inputs per neuron (>= 1). nout: number of neurons (>= 1).
-        activation, rng: passed to each :class:`Neuron`.
+        activation, rng, init: passed to each :class:`Neuron`.
 
     Raises:
         ValueError: a size < 1, an unknown activation, or a call with the wrong input length.
     """
 
     def __init__(self, nin: int, nout: int, activation: str = "relu",
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, init: str = "pytorch") -> None:
         self.nin = _check_size("nin", nin)
         self.nout = _check_size("nout", nout)
         self.activation = _check_activation(activation)
+        self.init = _check_init(init)
         rng = rng or random.Random()
-        self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+        self.neurons = [Neuron(nin, activation, rng, init) for _ in range(nout)]
 
     def __call__(self, x: Sequence[Input]) -> list[Value]:
         if len(x) != self.nin:
@@ -206,7 +219,8 @@ class Layer(Module):
         return [n(x) for n in self.neurons]
 
     def config(self) -> dict[str, Any]:
-        return {"type": "Layer", "nin": self.nin, "nout": self.nout, "activation": self.activation}
+        return {"type": "Layer", "nin": self.nin, "nout": self.nout, "activation": self.activation,
+                "init": self.init}
 
     def __repr__(self) -> str:
         return f"Layer({self.nin}, {self.nout}, activation={self.activation!r})"
@@ -221,6 +235,7 @@ class MLP(Module):
         activation: the hidden layers' activation (default ``"relu"``).
         output_activation: the last layer's (default ``"linear"``: logits or scores).
         rng: a ``random.Random`` or an ``int`` seed for the initial values.
+        init: ``"pytorch"`` (default) or ``"micrograd"``; see :class:`Neuron`.
 
     Calling it with ``nin`` numbers or Values returns a list of ``nouts[-1]`` Values, always
     a list (even for one output).
@@ -230,19 +245,21 @@ class MLP(Module):
     """
 
     def __init__(self, nin: int, nouts: Sequence[int], activation: str = "relu",
-                 output_activation: str = "linear", rng: random.Random | int | None = None) -> None:
+                 output_activation: str = "linear", rng: random.Random | int | None = None,
+                 init: str = "pytorch") -> None:
         self.nin = _check_size("nin", nin)
         if isinstance(nouts, int) or not nouts:
             raise ValueError(f"nouts must be a non-empty list of layer widths, got {nouts!r}")
         self.nouts = [_check_size("every layer width", n) for n in nouts]
         self.activation = _check_activation(activation)
         self.output_activation = _check_activation(output_activation)
+        self.init = _check_init(init)
         if not isinstance(rng, random.Random):
             rng = random.Random(rng)
         sizes = [nin, *self.nouts]
         self.layers = [
             Layer(sizes[i], sizes[i + 1],
-                  output_activation if i == len(self.nouts) - 1 else activation, rng)
+                  output_activation if i == len(self.nouts) - 1 else activation, rng, init)
             for i in range(len(self.nouts))
         ]
 
@@ -256,7 +273,8 @@ class MLP(Module):
 
     def config(self) -> dict[str, Any]:
         return {"type": "MLP", "nin": self.nin, "nouts": list(self.nouts),
-                "activation": self.activation, "output_activation": self.output_activation}
+                "activation": self.activation, "output_activation": self.output_activation,
+                "init": self.init}
 
     def __repr__(self) -> str:
         return (f"MLP({self.nin}, {self.nouts}, activation={self.activation!r}, "
