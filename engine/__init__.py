@@ -4,8 +4,8 @@
     >>> w, x, b = Value(-3.0, "w"), Value(2.0, "x"), Value(6.88, "b")
     >>> y = (w * x + b).tanh()
     >>> y.backward()
-    >>> round(w.grad, 4)
-    0.6347
+    >>> round(w.grad, 4)   # x·(1 − y²) = 2 · (1 − 0.70642²)
+    1.0019
 
 The op table (``engine.OPS``) defines every op once, forward and local derivative side by
 side; see :mod:`engine.value`.
