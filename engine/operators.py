@@ -103,8 +103,9 @@ def relu(x: float) -> float:
 
 
 def step(x: float) -> float:
-    """Heaviside step with ``step(0) = 0``: the derivative of :func:`relu` as PyTorch defines it."""
-    return 1.0 if x > 0.0 else 0.0
+    """Heaviside step with ``step(0) = 0``: the derivative of :func:`relu` as PyTorch defines
+    it (``0`` where ``x <= 0``, else ``1``, so ``step(nan) = 1``)."""
+    return 0.0 if x <= 0.0 else 1.0
 
 
 def sign(x: float) -> float:

@@ -112,9 +112,21 @@ def _pow_derivative(a: Any, b: Any, out: Any) -> tuple[Any, Any]:
     return da, db
 
 
-def _winner_takes_all(a_wins: bool, b_wins: bool) -> tuple[float, float]:
-    # The operand that maximum/minimum returns gets the whole gradient; a tie splits it in half.
-    return (1.0, 0.0) if a_wins else (0.0, 1.0) if b_wins else (0.5, 0.5)
+def _maximum_derivative(a: Any, b: Any, out: Any) -> tuple[float, float]:
+    # PyTorch's rule: the smaller operand gets 0, a tie ½ each, otherwise (the larger
+    # operand, or either side of a nan) the whole upstream gradient.
+    x, y = _data(a), _data(b)
+    if x == y:
+        return 0.5, 0.5
+    return (0.0 if x < y else 1.0), (0.0 if y < x else 1.0)
+
+
+def _minimum_derivative(a: Any, b: Any, out: Any) -> tuple[float, float]:
+    # The same with the roles swapped: the larger operand gets 0.
+    x, y = _data(a), _data(b)
+    if x == y:
+        return 0.5, 0.5
+    return (0.0 if x > y else 1.0), (0.0 if y > x else 1.0)
 
 
 # The derivatives below call ops defined in the same table; declared here for type checkers.
@@ -141,10 +153,8 @@ relu    = Op("relu",    "ReLU", 1, F.relu,       lambda a, out: (F.step(_data(a)
 absval  = Op("abs",     "abs",  1, abs,          lambda a, out: (F.sign(_data(a)),),                         "|a|",         "sign a (0 at 0)")
 sin     = Op("sin",     "sin",  1, F.sin,        lambda a, out: (cos(a),),                                   "sin a",       "cos a")
 cos     = Op("cos",     "cos",  1, F.cos,        lambda a, out: (-sin(a),),                                  "cos a",       "−sin a")
-maximum = Op("maximum", "max",  2, F.maximum,    lambda a, b, out: _winner_takes_all(_data(a) > _data(b), _data(b) > _data(a)),
-                                                                                                             "max(a, b)",   "1 to the larger, ½ each on a tie")
-minimum = Op("minimum", "min",  2, F.minimum,    lambda a, b, out: _winner_takes_all(_data(a) < _data(b), _data(b) < _data(a)),
-                                                                                                             "min(a, b)",   "1 to the smaller, ½ each on a tie")
+maximum = Op("maximum", "max",  2, F.maximum,    _maximum_derivative,                                        "max(a, b)",   "1 to the larger, ½ each on a tie")
+minimum = Op("minimum", "min",  2, F.minimum,    _minimum_derivative,                                        "min(a, b)",   "1 to the smaller, ½ each on a tie")
 total   = Op("sum",     "Σ",    0, lambda *xs: sum(xs, 0.0),
                                                  lambda *xs: (1.0,) * (len(xs) - 1),                         "a₁ + … + aₙ", "1 each")
 # fmt: on
@@ -409,8 +419,10 @@ def _unary(op: Op, a: Value) -> Value:
 
 
 def _binary(op: Op, a: Operand, b: Operand) -> Value:
-    a = _constant(a)
-    b = _constant(b)
+    if not isinstance(a, Value):  # a number operand becomes a constant leaf
+        a = Value(a)
+    if not isinstance(b, Value):
+        b = Value(b)
     return _node(op, op.forward(a.data, b.data), a, b)
 
 

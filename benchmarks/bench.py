@@ -1,0 +1,653 @@
+"""Benchmark valuegrad's engine against micrograd 0.1.0, both measured in the same run.
+
+Run it with ``make bench`` (which installs micrograd), or ``python benchmarks/bench.py``.
+A full run takes about 80 s on two cores and peaks near 2 GB (micrograd's million-node
+graph under ``tracemalloc``). Options: ``--quick`` (small sizes, a smoke test of about ten
+seconds), ``--json PATH`` (also write every figure to ``PATH`` as JSON), ``--seed N``.
+
+What is measured, and how:
+
+1. **Per-op speed.** A seeded random program of mixed ops (``+ - * /``, ``** 2``, ``relu``,
+   unary ``-``: only ops that micrograd has) is run by both engines: many short chains, each
+   starting from one of a pool of shared leaves, joined by a balanced tree of ``+`` so that
+   micrograd's recursive backward works at the default recursion limit. The program is drawn
+   on plain floats first, so no value leaves ``[-1000, 1000]``. We time building the graph
+   (forward) and ``root.backward()`` separately, best of N with ``time.perf_counter`` and the
+   garbage collector off, and divide by the number of ops. micrograd makes more than one
+   node for some ops (``a - b`` is ``a + b * -1``); the table shows how many ``Value``
+   objects each engine's graph holds. Both engines' results are checked to agree.
+2. **micrograd's demo workload** (its ``demo.ipynb``): 100 two-moons points, labels ±1,
+   ``MLP(2, [16, 16, 1])`` with micrograd's initialisation (the same weights in both
+   engines), loss = mean hinge loss ``relu(1 - y·score)`` + ``1e-4 · Σ p²``, full-batch SGD
+   with ``lr = 1 - 0.9·k/100``. One step = forward over all points, loss, zero_grad,
+   backward, update. micrograd runs the notebook's code; valuegrad runs ``nn.MLP``,
+   ``nn.hinge_loss``, ``engine.sum`` and ``nn.SGD``. Mean ms/step over a few steps after a
+   warm-up step, from fresh models: once with the garbage collector on, as in a user's
+   training loop (the headline figure), and once with it off. The difference matters:
+   every micrograd node sits in a reference cycle (it holds the closure that holds it), so
+   its graphs are freed only by the cyclic collector, whose passes cost time. valuegrad also
+   trains the full 100 steps and reports its training accuracy. With PyTorch installed, the
+   same step on float64 tensors (``torch.nn.Linear`` layers, same initial weights) is timed.
+3. **Memory per node.** A graph of ``+`` and ``*`` nodes on shared leaves (one node per op
+   in both engines, same chains-and-tree shape as in 1), measured with ``tracemalloc``:
+   memory held after building it and after ``backward()``, minus the memory before, divided
+   by the number of nodes. Each graph is freed before the next is built.
+4. **Deepest chain.** The longest chain of alternating ``*``/``+`` ops whose ``backward()``
+   succeeds: for micrograd (recursive topological sort) found by doubling then bisection
+   under the default recursion limit; for valuegrad a chain of a million ops is run.
+
+The targets are valuegrad >= 10x micrograd's speed on the demo workload and <= 1/5 of its
+memory per node (the after-backward figure, the graph a training step holds at its peak).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import operator
+import os
+import platform
+import random
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a checkout that is not pip-installed
+    sys.path.insert(0, str(ROOT))
+
+import engine  # noqa: E402
+import nn  # noqa: E402
+from nn.module import write_json_atomic  # noqa: E402
+
+try:
+    from micrograd import nn as micro_nn  # type: ignore[import-untyped]
+    from micrograd.engine import Value as MicroValue  # type: ignore[import-untyped]
+except ImportError:  # a message, not a traceback
+    sys.exit("micrograd is not installed: run `make bench`, or `pip install micrograd==0.1.0`")
+
+SPEED_TARGET = 10.0  # valuegrad's demo step at least 10x faster than micrograd's
+MEMORY_TARGET = 0.2  # valuegrad's bytes per node at most 1/5 of micrograd's
+LANE_LENGTH = 100  # ops per chain in the graphs of measurements 1 and 3
+VALUE_BOUND = 1e3  # no value of the mixed program leaves [-VALUE_BOUND, VALUE_BOUND]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each measurement is (``FULL`` for the report, ``QUICK`` for a smoke test)."""
+
+    graph_ops: int  # 1: ops in the mixed graph
+    repeats: int  # 1: best of this many runs
+    timed_steps: int  # 2: demo steps timed per engine, after one warm-up step
+    torch_steps: int  # 2: PyTorch steps timed (they take well under a millisecond)
+    train_steps: int  # 2: steps valuegrad trains for the accuracy figure
+    memory_nodes: int  # 3: nodes in the memory graph
+    deep_chain: int  # 4: length of valuegrad's chain
+
+
+FULL = Sizes(graph_ops=100_000, repeats=3, timed_steps=10, torch_steps=50, train_steps=100,
+             memory_nodes=1_000_000, deep_chain=1_000_000)
+QUICK = Sizes(graph_ops=10_000, repeats=2, timed_steps=2, torch_steps=10, train_steps=20,
+              memory_nodes=50_000, deep_chain=50_000)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What the benchmark needs to know about an engine: its leaf constructor and how to
+    walk from a node to its operands."""
+
+    name: str
+    leaf: Callable[[float], Any]
+    parents: Callable[[Any], Iterable[Any]]
+
+
+OURS = Engine("valuegrad", engine.Value, lambda v: v.parents)
+MICRO = Engine("micrograd", MicroValue, lambda v: v._prev)
+ENGINES = (OURS, MICRO)
+
+
+# --------------------------------------------------------------------------------------------
+# Graphs: a seeded program of ops, run the same way by either engine
+# --------------------------------------------------------------------------------------------
+
+
+def _square(x: Any, _: Any) -> Any:
+    return x**2
+
+
+def _relu(x: Any, _: Any) -> Any:
+    return x.relu()
+
+
+def _neg(x: Any, _: Any) -> Any:
+    return -x
+
+
+# Each step is ``fn(x, operand)``: on the engines' Values, and on floats to draw the program.
+BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
+UNARY = {"square": _square, "relu": _relu, "neg": _neg}
+ON_FLOATS: dict[str, Callable[[float, float], float]] = {
+    **BINARY, "square": lambda x, _: x * x, "relu": lambda x, _: x if x > 0.0 else 0.0,
+    "neg": lambda x, _: -x,
+}
+MIXED_OPS = (*BINARY, *UNARY)
+ADD_MUL = ("add", "mul")
+
+
+@dataclass(frozen=True)
+class Program:
+    """Chains of ops on a pool of shared leaves, then a balanced tree of ``+`` over the chain
+    ends. ``lanes`` holds, per chain, its starting leaf and its ``(op, leaf index)`` steps."""
+
+    leaves: list[float]
+    lanes: list[tuple[int, list[tuple[str, int]]]]
+
+    @property
+    def n_ops(self) -> int:
+        return sum(len(steps) for _, steps in self.lanes) + len(self.lanes) - 1
+
+
+def make_program(n_ops: int, ops: Sequence[str], seed: int, n_leaves: int = 64) -> Program:
+    """A program of exactly ``n_ops`` ops, drawn from ``ops``; each draw that would take a
+    value out of ``[-VALUE_BOUND, VALUE_BOUND]`` is redrawn (``relu`` is the fallback)."""
+    rng = random.Random(seed)
+    leaves = [rng.choice((-1.0, 1.0)) * rng.uniform(0.5, 1.5) for _ in range(n_leaves)]
+    n_lanes = max(1, n_ops // LANE_LENGTH)
+    lane_ops, extra = divmod(n_ops - (n_lanes - 1), n_lanes)  # the tree adds n_lanes - 1 ops
+    lanes = []
+    for lane in range(n_lanes):
+        start = lane % n_leaves
+        x = leaves[start]
+        steps = []
+        for _ in range(lane_ops + (lane < extra)):
+            for _attempt in range(20):
+                op, k = rng.choice(ops), rng.randrange(n_leaves)
+                y = ON_FLOATS[op](x, leaves[k])
+                if abs(y) <= VALUE_BOUND:
+                    break
+            else:
+                op, k, y = "relu", 0, ON_FLOATS["relu"](x, 0.0)
+            steps.append((op, k))
+            x = y
+        lanes.append((start, steps))
+    return Program(leaves, lanes)
+
+
+Compiled = tuple[list[Any], list[tuple[Any, list[tuple[Callable[[Any, Any], Any], Any]]]]]
+
+
+def compile_program(program: Program, eng: Engine) -> Compiled:
+    """Fresh leaves of ``eng`` and the steps bound to them, made before any clock starts."""
+    leaves = [eng.leaf(v) for v in program.leaves]
+    lanes = [(leaves[start], [(BINARY[op], leaves[k]) if op in BINARY else (UNARY[op], None)
+                              for op, k in steps])
+             for start, steps in program.lanes]
+    return leaves, lanes
+
+
+def run_program(compiled: Compiled) -> Any:
+    """Build the graph (the forward pass) and return its root."""
+    ends = []
+    for x, steps in compiled[1]:
+        for fn, operand in steps:
+            x = fn(x, operand)
+        ends.append(x)
+    while len(ends) > 1:  # a balanced tree of +, so the graph stays shallow
+        pairs = [ends[i] + ends[i + 1] for i in range(0, len(ends) - 1, 2)]
+        ends = pairs + ends[-1:] if len(ends) % 2 else pairs
+    return ends[0]
+
+
+def count_values(root: Any, eng: Engine) -> int:
+    """How many Value objects the graph below ``root`` holds (leaves and constants included)."""
+    seen = {id(root)}
+    stack = [root]
+    while stack:
+        for parent in eng.parents(stack.pop()):
+            if id(parent) not in seen:
+                seen.add(id(parent))
+                stack.append(parent)
+    return len(seen)
+
+
+def chain(eng: Engine, depth: int) -> tuple[Any, list[Any]]:
+    """A chain of ``depth`` ops, alternating ``x * a`` and ``x + b``; returns (end, leaves)."""
+    a, b = eng.leaf(0.5), eng.leaf(0.25)
+    x = eng.leaf(1.0)
+    for i in range(depth):
+        x = x * a if i % 2 == 0 else x + b
+    return x, [a, b]
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Per-op speed of forward and backward
+# --------------------------------------------------------------------------------------------
+
+
+def bench_ops(sizes: Sizes, seed: int) -> dict[str, Any]:
+    program = make_program(sizes.graph_ops, MIXED_OPS, seed)
+    best: dict[str, list[float]] = {eng.name: [math.inf, math.inf] for eng in ENGINES}
+    values: dict[str, int] = {}
+    results: dict[str, tuple[float, list[float]]] = {}
+    for _ in range(sizes.repeats):
+        for eng in ENGINES:  # interleaved, so a slow moment of the machine hits both
+            compiled = compile_program(program, eng)
+            gc.collect()
+            gc.disable()
+            try:
+                t0 = time.perf_counter()
+                root = run_program(compiled)
+                t1 = time.perf_counter()
+                root.backward()
+                t2 = time.perf_counter()
+            finally:
+                gc.enable()
+            best[eng.name][0] = min(best[eng.name][0], t1 - t0)
+            best[eng.name][1] = min(best[eng.name][1], t2 - t1)
+            values[eng.name] = count_values(root, eng)
+            results[eng.name] = (float(root.data), [float(leaf.grad) for leaf in compiled[0]])
+            del root, compiled
+    ours, micro = results[OURS.name], results[MICRO.name]
+    grad_diff = max(abs(g - h) / max(1.0, abs(h)) for g, h in zip(ours[1], micro[1]))
+    n = program.n_ops
+    return {
+        "ops": n,
+        "values": values,
+        "forward_us_per_op": {name: t[0] / n * 1e6 for name, t in best.items()},
+        "backward_us_per_op": {name: t[1] / n * 1e6 for name, t in best.items()},
+        "root_data": {OURS.name: ours[0], MICRO.name: micro[0]},
+        "max_leaf_grad_rel_diff": grad_diff,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# 2. micrograd's demo workload
+# --------------------------------------------------------------------------------------------
+
+ALPHA = 1e-4  # the L2 coefficient of micrograd's demo
+
+
+def demo_lr(k: int) -> float:
+    return 1.0 - 0.9 * k / 100
+
+
+def micrograd_step(model: Any, X: Sequence[Sequence[float]], y: Sequence[int], k: int) -> tuple[float, float]:
+    """One step of micrograd's demo.ipynb, as written there: ``loss()`` then the update."""
+    inputs = [list(map(MicroValue, xrow)) for xrow in X]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    reg_loss = ALPHA * sum(p * p for p in model.parameters())
+    total_loss = data_loss + reg_loss
+    accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
+    model.zero_grad()
+    total_loss.backward()
+    learning_rate = demo_lr(k)
+    for p in model.parameters():
+        p.data -= learning_rate * p.grad
+    return total_loss.data, sum(accuracy) / len(accuracy)
+
+
+def valuegrad_step(model: nn.MLP, params: list[engine.Value], optimizer: nn.SGD,
+                   X: Sequence[Sequence[float]], y: Sequence[int], k: int) -> tuple[float, float]:
+    """The same step with valuegrad's library."""
+    scores = [model(x)[0] for x in X]
+    total_loss = nn.hinge_loss(scores, y) + ALPHA * engine.sum([p * p for p in params])
+    accuracy = sum((yi > 0) == (s.data > 0) for yi, s in zip(y, scores)) / len(y)
+    optimizer.zero_grad()
+    total_loss.backward()
+    optimizer.lr = demo_lr(k)
+    optimizer.step()
+    return total_loss.data, accuracy
+
+
+Step = Callable[[int], tuple[float, float]]  # step(k) trains step k; returns (loss, accuracy)
+
+
+def micrograd_demo(seed: int, X: Sequence[Sequence[float]], y: Sequence[int]) -> tuple[Step, list[float]]:
+    """A fresh micrograd model, as its ``step``, and its initial weights."""
+    random.seed(seed)  # micrograd's Neuron draws its weights from the global generator
+    model = micro_nn.MLP(2, [16, 16, 1])
+    return (lambda k: micrograd_step(model, X, y, k)), [float(p.data) for p in model.parameters()]
+
+
+def valuegrad_demo(seed: int, X: Sequence[Sequence[float]], y: Sequence[int]) -> tuple[Step, nn.MLP]:
+    """A fresh valuegrad model (the same weights as micrograd's: the same draws, in the same
+    order), as its ``step``, and the model."""
+    model = nn.MLP(2, [16, 16, 1], init="micrograd", rng=seed)
+    params = model.parameters()
+    optimizer = nn.SGD(params, lr=demo_lr(0))
+    return (lambda k: valuegrad_step(model, params, optimizer, X, y, k)), model
+
+
+def mean_step_ms(step: Callable[[int], object], warmup: int, steps: int, gc_enabled: bool = True) -> float:
+    """Mean wall time of ``steps`` calls of ``step(k)`` after ``warmup`` calls, in ms."""
+    for k in range(warmup):
+        step(k)
+    gc.collect()
+    if not gc_enabled:
+        gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for k in range(warmup, warmup + steps):
+            step(k)
+        elapsed = time.perf_counter() - t0
+    finally:
+        gc.enable()
+    return elapsed / steps * 1e3
+
+
+def bench_demo(sizes: Sizes, seed: int) -> dict[str, Any]:
+    data = nn.make_moons(100, 0.1, seed=seed)
+    X, y = data.X, [2 * c - 1 for c in data.y]
+
+    micro_step, micro_init = micrograd_demo(seed, X, y)
+    ours_step, ours_model = valuegrad_demo(seed, X, y)
+    same_init = [p.data for p in ours_model.parameters()] == micro_init
+    first_loss = {MICRO.name: micro_step(0)[0], OURS.name: ours_step(0)[0]}
+
+    ms: dict[str, dict[str, float]] = {}
+    for setting, gc_enabled in (("gc_on", True), ("gc_off", False)):
+        ms[setting] = {
+            MICRO.name: mean_step_ms(micrograd_demo(seed, X, y)[0], 1, sizes.timed_steps, gc_enabled),
+            OURS.name: mean_step_ms(valuegrad_demo(seed, X, y)[0], 1, sizes.timed_steps, gc_enabled),
+        }
+
+    # valuegrad trains the whole demo run from a fresh model.
+    step, model = valuegrad_demo(seed, X, y)
+    t0 = time.perf_counter()
+    for k in range(sizes.train_steps):
+        final_loss, _ = step(k)
+    train_s = time.perf_counter() - t0
+    with engine.no_grad():
+        correct = sum((yi > 0) == (model(x)[0].data > 0) for x, yi in zip(X, y))
+
+    return {
+        "points": len(X), "ms_per_step": ms, "same_initial_weights": same_init,
+        "first_step_loss": first_loss, "train_steps": sizes.train_steps,
+        "train_seconds": train_s, "final_loss": final_loss, "final_accuracy": correct / len(X),
+        "torch": bench_torch(sizes, X, y, model_weights(valuegrad_demo(seed, X, y)[1])),
+    }
+
+
+def model_weights(model: nn.MLP) -> list[tuple[list[list[float]], list[float]]]:
+    """Per layer, the weight matrix (one row per neuron) and the biases, as floats."""
+    return [([[w.data for w in n.w] for n in layer.neurons], [n.b.data for n in layer.neurons])
+            for layer in model.layers]
+
+
+def bench_torch(sizes: Sizes, X: Sequence[Sequence[float]], y: Sequence[int],
+                weights: list[tuple[list[list[float]], list[float]]]) -> dict[str, Any]:
+    """The demo step on PyTorch float64 tensors, if PyTorch is importable."""
+    try:
+        import torch  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return {"skipped": "torch is not importable"}
+    layers: list[Any] = []
+    for i, (w, b) in enumerate(weights):
+        linear = torch.nn.Linear(len(w[0]), len(w), dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor(w, dtype=torch.float64))
+            linear.bias.copy_(torch.tensor(b, dtype=torch.float64))
+        layers += [linear] if i == len(weights) - 1 else [linear, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers)
+    params = list(model.parameters())
+    inputs = torch.tensor(X, dtype=torch.float64)
+    labels = torch.tensor(y, dtype=torch.float64)
+
+    def step(k: int) -> float:
+        scores = model(inputs).squeeze(1)
+        loss = torch.relu(1 - labels * scores).mean() + ALPHA * sum((p * p).sum() for p in params)
+        model.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= demo_lr(k % 100) * p.grad
+        return float(loss)
+
+    first_loss = step(0)
+    return {"version": torch.__version__, "threads": torch.get_num_threads(), "first_step_loss": first_loss,
+            "ms_per_step": mean_step_ms(lambda k: step(k + 1), 5, sizes.torch_steps)}
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Memory per node
+# --------------------------------------------------------------------------------------------
+
+
+def bench_memory(sizes: Sizes, seed: int) -> dict[str, Any]:
+    program = make_program(sizes.memory_nodes, ADD_MUL, seed)
+    result: dict[str, Any] = {"nodes": program.n_ops, "forward_bytes_per_node": {},
+                              "backward_bytes_per_node": {}}
+    for eng in ENGINES:
+        compiled = compile_program(program, eng)  # allocated before the baseline
+        gc.collect()
+        tracemalloc.start()
+        try:
+            baseline = tracemalloc.get_traced_memory()[0]
+            root = run_program(compiled)
+            gc.collect()
+            built = tracemalloc.get_traced_memory()[0] - baseline
+            root.backward()
+            gc.collect()  # micrograd's backward leaves its topological order in a cycle
+            after_backward = tracemalloc.get_traced_memory()[0] - baseline
+        finally:
+            tracemalloc.stop()
+        result["forward_bytes_per_node"][eng.name] = built / program.n_ops
+        result["backward_bytes_per_node"][eng.name] = after_backward / program.n_ops
+        del root, compiled
+        gc.collect()  # micrograd's nodes sit in reference cycles (each node and its closure)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Deepest chain
+# --------------------------------------------------------------------------------------------
+
+
+def backward_works(eng: Engine, depth: int) -> bool:
+    root, _ = chain(eng, depth)
+    try:
+        root.backward()
+    except RecursionError:
+        return False
+    finally:
+        del root
+        gc.collect()
+    return True
+
+
+def micrograd_max_depth(bound: int) -> int:
+    """The longest chain micrograd can run backward on, up to ``bound``: double the length
+    until backward fails, then bisect between the last success and the first failure."""
+    good, bad = 0, 1
+    while bad <= bound and backward_works(MICRO, bad):
+        good, bad = bad, bad * 2
+    if bad > bound:
+        return good
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if backward_works(MICRO, mid) else (good, mid)
+    return good
+
+
+def bench_depth(sizes: Sizes) -> dict[str, Any]:
+    micro_depth = micrograd_max_depth(sizes.deep_chain)
+    t0 = time.perf_counter()
+    root, (a, _) = chain(OURS, sizes.deep_chain)
+    root.backward()
+    ours_s = time.perf_counter() - t0
+    ok = math.isfinite(a.grad)
+    del root
+    return {"recursion_limit": sys.getrecursionlimit(),
+            "max_depth": {MICRO.name: micro_depth, OURS.name: sizes.deep_chain if ok else 0},
+            "valuegrad_chain_seconds": ours_s}
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def versions() -> dict[str, str]:
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {"python": f"{platform.python_implementation()} {platform.python_version()}",
+            "platform": platform.platform(), "machine": platform.machine(),
+            "cpus": str(os.cpu_count()), "valuegrad": version("valuegrad"),
+            "micrograd": version("micrograd"), "load_average": load_average()}
+
+
+def load_average() -> str:
+    """The 1-minute load average, a hint that other processes shared the CPUs."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):  # not on Windows
+        return "unknown"
+
+
+def speedup(times: dict[str, float]) -> float:
+    """How many times faster valuegrad is (micrograd's time over ours)."""
+    return times[MICRO.name] / times[OURS.name]
+
+
+def faster(ratio: float) -> str:
+    """A speed ratio (> 1: faster) as text."""
+    return f"{ratio:.2f}x faster" if ratio >= 1.0 else f"{1.0 / ratio:.2f}x slower"
+
+
+def mem_ratio(bytes_per_node: dict[str, float]) -> float:
+    """valuegrad's bytes per node over micrograd's."""
+    return bytes_per_node[OURS.name] / bytes_per_node[MICRO.name]
+
+
+def report(figures: dict[str, Any]) -> list[str]:
+    """The table, as lines."""
+    ops, demo, mem, depth = figures["ops"], figures["demo"], figures["memory"], figures["depth"]
+    rows: list[tuple[str, str, str, str]] = []
+
+    def section(title: str) -> None:
+        rows.append((title, "", "", ""))
+
+    def row(label: str, ours: str, micro: str, ratio: str = "") -> None:
+        rows.append(("  " + label, ours, micro, ratio))
+
+    section(f"1. mixed-op graph, {ops['ops']:,} ops (best of {figures['sizes']['repeats']})")
+    row("Values in the graph", f"{ops['values'][OURS.name]:,}", f"{ops['values'][MICRO.name]:,}")
+    for key, label in (("forward_us_per_op", "forward, µs/op"), ("backward_us_per_op", "backward, µs/op")):
+        row(label, f"{ops[key][OURS.name]:.3f}", f"{ops[key][MICRO.name]:.3f}",
+            faster(speedup(ops[key])))
+    total = {name: ops["forward_us_per_op"][name] + ops["backward_us_per_op"][name] for name in ops["values"]}
+    row("forward + backward, µs/op", f"{total[OURS.name]:.3f}", f"{total[MICRO.name]:.3f}",
+        faster(speedup(total)))
+
+    section(f"2. demo workload: {demo['points']} moons, MLP(2, [16, 16, 1]), full-batch SGD")
+    for setting, label in (("gc_on", "ms/step"), ("gc_off", "ms/step, garbage collector off")):
+        times = demo["ms_per_step"][setting]
+        row(f"{label} (mean of {figures['sizes']['timed_steps']})", f"{times[OURS.name]:.1f}",
+            f"{times[MICRO.name]:.1f}", faster(speedup(times)))
+    torch_figures = demo["torch"]
+    row("loss at step 0", f"{demo['first_step_loss'][OURS.name]:.6f}",
+        f"{demo['first_step_loss'][MICRO.name]:.6f}",
+        f"PyTorch: {torch_figures['first_step_loss']:.6f}" if "first_step_loss" in torch_figures else "")
+    row(f"train accuracy after {demo['train_steps']} steps", f"{demo['final_accuracy']:.3f}",
+        "(not run)", f"in {demo['train_seconds']:.1f} s")
+    if "skipped" in torch_figures:
+        row("PyTorch float64 tensors, ms/step", "", "", f"skipped: {torch_figures['skipped']}")
+    else:
+        ratio = demo["ms_per_step"]["gc_on"][OURS.name] / torch_figures["ms_per_step"]
+        row(f"PyTorch {torch_figures['version']} float64 tensors, ms/step", "", "",
+            f"{torch_figures['ms_per_step']:.3f} ms ({ratio:.0f}x faster than valuegrad)")
+
+    section(f"3. memory (tracemalloc), {mem['nodes']:,} + and * nodes")
+    for key, label in (("forward_bytes_per_node", "bytes/node after forward"),
+                       ("backward_bytes_per_node", "bytes/node after backward")):
+        row(label, f"{mem[key][OURS.name]:.0f}", f"{mem[key][MICRO.name]:.0f}",
+            f"{mem_ratio(mem[key]):.2f}x the bytes")
+
+    section(f"4. deepest chain with a working backward (recursion limit {depth['recursion_limit']})")
+    ours_depth = depth["max_depth"][OURS.name]
+    row("chain length", f">= {ours_depth:,}" if ours_depth else "failed",
+        f"{depth['max_depth'][MICRO.name]:,}", f"ours in {depth['valuegrad_chain_seconds']:.1f} s")
+
+    headers = ("measurement", "valuegrad", "micrograd", "valuegrad vs micrograd")
+    table = [headers, *[r for r in rows if r[1] or r[2] or r[3]]]  # section titles span the row
+    width = [max(len(r[i]) for r in table) for i in range(4)]
+
+    def line(r: Sequence[str]) -> str:
+        if not (r[1] or r[2] or r[3]):  # a section title spans the row
+            return r[0]
+        return f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]:>{width[2]}}  {r[3]}".rstrip()
+
+    rule = "-" * (sum(width) + 6)
+    return [line(headers), rule, *[line(r) for r in rows], rule]
+
+
+def summary(figures: dict[str, Any]) -> dict[str, Any]:
+    speed = speedup(figures["demo"]["ms_per_step"]["gc_on"])
+    memory = mem_ratio(figures["memory"]["backward_bytes_per_node"])
+    return {"demo_speedup": speed, "speed_target": SPEED_TARGET, "speed_met": speed >= SPEED_TARGET,
+            "memory_ratio": memory, "memory_target": MEMORY_TARGET, "memory_met": memory <= MEMORY_TARGET}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data, weights and graphs")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    start = time.perf_counter()
+
+    info = versions()
+    print("valuegrad vs micrograd" + (" (--quick: small sizes)" if args.quick else ""))
+    print(f"  Python {info['python']} on {info['platform']} ({info['machine']}, {info['cpus']} CPUs)")
+    print(f"  valuegrad {info['valuegrad']}, micrograd {info['micrograd']}, seed {args.seed}, "
+          f"load average {info['load_average']} (timings are noisy if it is near the CPU count)")
+    print(flush=True)
+
+    figures: dict[str, Any] = {"versions": info, "seed": args.seed, "quick": args.quick,
+                               "sizes": asdict(sizes)}
+    for key, label, run in (("ops", "1/4 per-op speed", lambda: bench_ops(sizes, args.seed)),
+                            ("demo", "2/4 demo workload", lambda: bench_demo(sizes, args.seed)),
+                            ("memory", "3/4 memory", lambda: bench_memory(sizes, args.seed)),
+                            ("depth", "4/4 deepest chain", lambda: bench_depth(sizes))):
+        t0 = time.perf_counter()
+        figures[key] = run()
+        print(f"  {label}: done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    figures["summary"] = summary(figures)
+    figures["seconds"] = time.perf_counter() - start
+
+    print("\n".join(report(figures)))
+    checks = []
+    if not figures["demo"]["same_initial_weights"]:
+        checks.append("the two demo models did not start from the same weights")
+    if figures["ops"]["max_leaf_grad_rel_diff"] > 1e-9:
+        checks.append(f"leaf gradients differ by {figures['ops']['max_leaf_grad_rel_diff']:.2e}")
+    print("checks: " + ("; ".join(checks) if checks else
+                        f"same initial weights; leaf gradients of the mixed graph agree to "
+                        f"{figures['ops']['max_leaf_grad_rel_diff']:.1e}"))
+    s = figures["summary"]
+    print(f"summary: demo step {s['demo_speedup']:.2f}x faster than micrograd "
+          f"(target >= {SPEED_TARGET:.0f}x: {'met' if s['speed_met'] else 'MISSED'}); "
+          f"memory per node {s['memory_ratio']:.2f}x micrograd's "
+          f"(target <= {MEMORY_TARGET:.2f}x: {'met' if s['memory_met'] else 'MISSED'}); "
+          f"run time {figures['seconds']:.0f} s")
+    if args.json:
+        write_json_atomic(args.json, figures)
+        print(f"figures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
