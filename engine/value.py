@@ -74,6 +74,12 @@ class Op:
         self.derivative_formula = derivative_formula
 
     def __call__(self, *operands: Operand) -> Any:
+        for x in operands:
+            if type(x) is not float:
+                break
+        else:  # all plain floats (as inside a backward pass): just the forward function
+            if len(operands) == self.arity or (not self.arity and operands):
+                return self.forward(*operands)
         if self.arity and len(operands) != self.arity:
             raise TypeError(f"{self.name} takes {self.arity} operand(s), got {len(operands)}")
         if not operands:
@@ -489,6 +495,9 @@ def _backward_floats(order: list[Value], root: Value, gradient: float) -> None:
             da, db = op.derivative(a.data, b.data, node.data)
             a.grad += upstream * da
             b.grad += upstream * db
+        elif type(a) is not tuple:  # ... and for one parent
+            (da,) = op.derivative(a.data, node.data)
+            a.grad += upstream * da
         else:  # the chain rule for any number of parents
             parents = node.parents
             local = op.derivative(*[p.data for p in parents], node.data)
