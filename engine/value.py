@@ -78,7 +78,7 @@ class Op:
             if type(x) is not float:
                 break
         else:  # all plain floats (as inside a backward pass): just the forward function
-            if len(operands) == self.arity or (not self.arity and operands):
+            if operands and (len(operands) == self.arity or not self.arity):
                 return self.forward(*operands)
         if self.arity and len(operands) != self.arity:
             raise TypeError(f"{self.name} takes {self.arity} operand(s), got {len(operands)}")
