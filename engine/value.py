@@ -356,6 +356,24 @@ class Value:
     def __float__(self) -> float:
         return self.data
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle and copy without recursion, however deep the graph: an interior node is
+        # saved as its whole graph, flat, in topological order, each node naming its parents
+        # by position. Leaves are saved as themselves, so a leaf that is also referenced
+        # elsewhere (a model's weight) stays one shared object after loading.
+        if self.op is None:
+            return (_leaf, (self.data, self.grad, self.label))
+        position: dict[Value, int] = {}
+        records: list[Any] = []
+        for node in topological_order(self):
+            position[node] = len(records)
+            if node.op is None:
+                records.append(node)
+            else:
+                records.append((node.data, node.grad, node.label, node.op.name,
+                                [position[p] for p in node.parents]))
+        return (_rebuild, (records,))
+
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from the graph (no gradient
         flows through it), as ``torch.Tensor.detach``."""
@@ -439,6 +457,34 @@ def _record(op: Op, operands: tuple[Operand, ...]) -> Value:
     if op.arity == 0:  # n-ary: the operands are kept as one tuple
         return _node(op, data, parents)
     return _node(op, data, *parents)
+
+
+def _leaf(data: float, grad: Any, label: str | None) -> Value:
+    leaf = Value(data, label)
+    leaf.grad = grad
+    return leaf
+
+
+def _rebuild(records: list[Any]) -> Value:
+    """The inverse of ``Value.__reduce__``: rebuild a graph from its flat records."""
+    nodes: list[Value] = []
+    for record in records:
+        if isinstance(record, Value):
+            nodes.append(record)
+            continue
+        data, grad, label, name, positions = record
+        op = op_by_name(name)
+        parents = [nodes[i] for i in positions]
+        node = Value(data, label)
+        node.grad = grad
+        node.op = op
+        if op.arity == 0:
+            node._a = tuple(parents)
+        else:
+            node._a = parents[0]
+            node._b = parents[1] if len(parents) == 2 else None
+        nodes.append(node)
+    return nodes[-1]
 
 
 def sum_values(values: Iterable[Operand]) -> Value:

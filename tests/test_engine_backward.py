@@ -389,6 +389,23 @@ def test_deepcopy_keeps_the_graph_and_the_op_singletons() -> None:
     _check_copy(copy.deepcopy(z), x)
 
 
+@pytest.mark.parametrize("copier", [lambda v: pickle.loads(pickle.dumps(v)), copy.deepcopy])
+def test_deep_graphs_pickle_and_copy_without_recursion(copier: Callable[[Any], Any]) -> None:
+    x = Value(0.0, "x")
+    v = x
+    for _ in range(20_000):  # far deeper than the recursion limit of 1000
+        v = v + 1.0
+    clone, clone_x = copier([v, x])
+    assert clone.data == 20_000.0  # 0 + 1 + ... (20,000 ones)
+    clone.backward()
+    assert clone_x.grad == 1.0  # dv/dx = 1 through every add
+    # The leaf stays one object: the copy of the graph holds the same x as the list.
+    first_leaf = clone
+    while first_leaf.parents:
+        first_leaf = first_leaf.parents[0]
+    assert first_leaf is clone_x and x.grad == 0.0  # the original is untouched
+
+
 def test_ops_copy_and_pickle_to_the_same_singleton() -> None:
     for op in OPS.values():
         assert pickle.loads(pickle.dumps(op)) is op
