@@ -19,16 +19,16 @@ from typing import Any, NoReturn
 
 from nn.data import (
     Dataset,
+    Standardizer,
     load_csv,
     load_digits,
     load_iris,
     load_wine,
     make_moons,
-    standardize,
     train_test_split,
 )
 from nn.module import ACTIVATIONS, INITS, MLP, read_model_document, write_text_atomic
-from nn.train import LOSSES, History, evaluate, fit, make_optimizer, n_outputs, predict_class
+from nn.train import LOSSES, Diverged, History, evaluate, fit, make_optimizer, n_outputs, predict_class
 
 DATASETS = ("iris", "wine", "moons", "digits")
 HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -45,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _hidden(text: str) -> list[int]:
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
+        sizes = [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected layer widths like 16,16, got {text!r}") from None
     if not sizes or any(n < 1 for n in sizes):
@@ -68,58 +68,95 @@ def _positive(kind: type) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="valuegrad", description="Train and inspect scalar-autograd neural networks.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     train = commands.add_parser("train", help="train an MLP on a data set",
-                                description="Train an MLP classifier and write model, history and plots.")
+                                description="Train an MLP classifier and write model, history and plots.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     source = train.add_mutually_exclusive_group()  # one is required, unless --resume
     source.add_argument("--dataset", choices=DATASETS, help="a shipped data set (moons is generated)")
     source.add_argument("--csv", type=Path, metavar="PATH", help="your own CSV file with a header row")
     train.add_argument("--target", metavar="COLUMN", help="the label column of --csv")
     train.add_argument("--hidden", type=_hidden, default=[16], metavar="W1,W2",
-                       help="hidden layer widths (default 16)")
-    train.add_argument("--activation", choices=[a for a in ACTIVATIONS if a != "linear"], default="relu")
+                       help="hidden layer widths")
+    train.add_argument("--activation", choices=[a for a in ACTIVATIONS if a != "linear"], default="relu",
+                       help="of the hidden layers (the output layer is linear: logits or scores)")
     train.add_argument("--init", choices=INITS, default="pytorch",
                        help="initial weights: PyTorch's nn.Linear default, or micrograd's")
     train.add_argument("--loss", choices=LOSSES, default=None,
-                       help="default: cross_entropy (hinge for moons)")
-    train.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
+                       help="None means cross_entropy (hinge for moons)")
+    train.add_argument("--optimizer", choices=("sgd", "adam"), default="adam", help="SGD or Adam")
     train.add_argument("--lr", type=_positive(float), default=None,
-                       help="learning rate (default 0.01 for adam, 0.1 for sgd)")
+                       help="learning rate; None means 0.01 for adam, 0.1 for sgd")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum in [0, 1)")
     train.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty coefficient")
     train.add_argument("--schedule", choices=("constant", "linear"), default="constant",
                        help="linear: the learning rate falls linearly to a tenth by the last step")
-    train.add_argument("--epochs", type=_positive(int), default=50)
+    train.add_argument("--epochs", type=_positive(int), default=50, help="the last epoch to train")
     train.add_argument("--batch-size", type=_positive(int), default=32,
-                       help="samples per step (default 32; a number >= the data size is full-batch)")
+                       help="samples per step (a number >= the data size is full-batch)")
     train.add_argument("--test-size", type=float, default=0.3,
-                       help="share of each class held out for testing (default 0.3)")
+                       help="share of each class held out for testing")
     train.add_argument("--samples", type=_positive(int), default=200, help="moons: number of points")
     train.add_argument("--noise", type=float, default=0.1, help="moons: noise standard deviation")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", type=Path, default=Path("out"), metavar="DIR")
+    train.add_argument("--seed", type=int, default=0, help="for the weights, the split and shuffling")
+    train.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                       help="where model.json, history.csv and the plots go")
     train.add_argument("--resume", action="store_true", help="continue from DIR/model.json up to --epochs")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
+RUN_OPTIONS = ("dataset", "csv", "target", "hidden", "activation", "init", "loss", "optimizer", "lr",
+               "momentum", "weight_decay", "schedule", "batch_size", "test_size", "samples", "noise", "seed")
+"""The options that define a run: ``--resume`` takes them from the checkpoint."""
+
+
 def load_dataset(args: argparse.Namespace) -> Dataset:
-    """The data set the arguments name. Raises ``UsageError`` for a bad file or column."""
-    if args.csv is not None:
-        if not args.target:
-            raise UsageError("--csv needs --target COLUMN (the label column)")
-        try:
-            return load_csv(args.csv, target=args.target)
-        except (OSError, ValueError) as e:
-            raise UsageError(str(e)) from None
-    if args.target:
-        raise UsageError("--target goes with --csv")
-    if args.dataset == "moons":
-        return make_moons(args.samples, args.noise, seed=args.seed)
-    return {"iris": load_iris, "wine": load_wine, "digits": load_digits}[args.dataset]()
+    """The data set the arguments name. Raises ``UsageError`` for a bad file, column or size."""
+    try:
+        if args.csv is not None:
+            if not args.target:
+                raise UsageError("--csv needs --target COLUMN (the label column)")
+            data = load_csv(args.csv, target=args.target)
+        elif args.target:
+            raise UsageError("--target goes with --csv")
+        elif args.dataset == "moons":
+            data = make_moons(args.samples, args.noise, seed=args.seed)
+        else:
+            data = {"iris": load_iris, "wine": load_wine, "digits": load_digits}[args.dataset]()
+    except (OSError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    if data.n_classes < 2:
+        raise UsageError(f"{data.name} has {data.n_classes} class; a classifier needs at least two")
+    return data
 
 
-def train_command(args: argparse.Namespace) -> int:
+def _explicit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> set[str]:
+    """The options of ``train`` given a value other than their default on the command line."""
+    defaults = vars(parser.parse_args(["train"]))
+    return {k for k, v in vars(args).items() if v != defaults.get(k)}
+
+
+def _check_options(args: argparse.Namespace, explicit: set[str]) -> None:
+    if args.resume:
+        extra = sorted(explicit & set(RUN_OPTIONS))
+        if extra:
+            flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+            raise UsageError(f"--resume continues the saved run with its own settings; drop {flags} "
+                             f"(only --epochs, --out and --no-progress go with --resume)")
+        return
+    if args.dataset is None and args.csv is None:
+        raise UsageError("say what to train on: --dataset NAME or --csv PATH --target COLUMN")
+    if args.dataset != "moons" and explicit & {"samples", "noise"}:
+        raise UsageError("--samples and --noise go with --dataset moons")
+    if args.optimizer != "sgd" and "momentum" in explicit:
+        raise UsageError("--momentum goes with --optimizer sgd (Adam keeps its own moments)")
+    if not 0.0 < args.test_size < 1.0:
+        raise UsageError(f"--test-size must be between 0 and 1, got {args.test_size}")
+
+
+def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
+    _check_options(args, explicit)
     out: Path = args.out
     checkpoint = out / "model.json"
     history = History()
@@ -127,38 +164,45 @@ def train_command(args: argparse.Namespace) -> int:
     if args.resume:
         try:
             resume = read_model_document(checkpoint)
-        except (OSError, ValueError) as e:
-            raise UsageError(f"cannot resume: {e}") from None
-        saved = resume["extra"].get("args", {})
-        for key in ("dataset", "csv", "target", "hidden", "activation", "init", "loss", "optimizer", "seed",
-                    "test_size", "samples", "noise", "batch_size", "schedule"):
-            setattr(args, key, saved.get(key, getattr(args, key)))
+            saved = resume["extra"]["args"]
+            for key in RUN_OPTIONS:
+                setattr(args, key, saved[key])
+        except (OSError, ValueError, KeyError) as e:
+            raise UsageError(f"cannot resume from {checkpoint}: {e}") from None
         args.csv = Path(args.csv) if args.csv else None
         history = _read_history(out / "history.csv", resume["extra"].get("epoch", 0))
-    elif args.dataset is None and args.csv is None:
-        raise UsageError("say what to train on: --dataset NAME or --csv PATH --target COLUMN")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot write to --out {out}: {e.strerror or e}") from None
 
     data = load_dataset(args)
-    if not 0.0 < args.test_size < 1.0:
-        raise UsageError(f"--test-size must be between 0 and 1, got {args.test_size}")
     if args.loss is None:
         args.loss = "hinge" if data.n_classes == 2 and args.dataset == "moons" else "cross_entropy"
     if args.lr is None:
         args.lr = 0.01 if args.optimizer == "adam" else 0.1
+    if args.csv is not None:
+        args.csv = args.csv.resolve()  # so that --resume works from another folder
     try:
         nout = n_outputs(args.loss, data.n_classes)
         X_train, X_test, y_train, y_test = train_test_split(data.X, data.y, args.test_size, seed=args.seed)
-        X_train, X_test, scaler = standardize(X_train, X_test)
-        if resume is not None:
+        if not X_train or not X_test:
+            raise ValueError(f"--test-size {args.test_size} leaves {len(X_train)} training and "
+                             f"{len(X_test)} test samples; both need at least one")
+        if resume is not None:  # the statistics the run started with, not a refit
+            stats = resume["extra"]["standardize"]
+            scaler = Standardizer(stats["mean"], stats["std"])
             model = MLP.from_document(resume)
         else:
+            scaler = Standardizer.fit(X_train)
             model = MLP(data.n_features, [*args.hidden, nout], activation=args.activation, rng=args.seed,
                         init=args.init)
+        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
         optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay,
                                    args.momentum)
         if resume is not None:
             optimizer.load_state_dict(resume["extra"]["optimizer"])
-    except ValueError as e:
+    except (ValueError, KeyError) as e:
         raise UsageError(str(e)) from None
     start = int(resume["extra"].get("epoch", 0)) if resume else 0
     if start >= args.epochs:
@@ -170,7 +214,7 @@ def train_command(args: argparse.Namespace) -> int:
           + (f"; resuming after epoch {start}" if start else ""), flush=True)
 
     saved_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                  if k not in ("command", "out", "resume", "no_progress")}
+                  if k in RUN_OPTIONS}
 
     def save_checkpoint(epoch: int, hist: History) -> None:
         extra = {"epoch": epoch, "args": saved_args, "optimizer": optimizer.state_dict(),
@@ -179,6 +223,8 @@ def train_command(args: argparse.Namespace) -> int:
         write_text_atomic(out / "history.csv", _history_csv(hist))
         model.save(checkpoint, extra=extra)
 
+    # The linear schedule spans --epochs: resuming an interrupted run with the same --epochs
+    # continues it exactly; resuming with more stretches the rest of the schedule.
     schedule = (args.lr, args.lr / 10) if args.schedule == "linear" else None
     try:
         fit(model, X_train, y_train, loss=args.loss, optimizer=optimizer, epochs=args.epochs,
@@ -186,13 +232,18 @@ def train_command(args: argparse.Namespace) -> int:
             y_test=y_test, lr_schedule=schedule, start_epoch=start, history=history,
             on_epoch_end=save_checkpoint, progress=not args.no_progress)
     except KeyboardInterrupt:
-        print(f"\nvaluegrad: interrupted; the last finished epoch is saved in {checkpoint}; "
-              f"continue with --resume", file=sys.stderr)
+        done = history.rows[-1]["epoch"] if history.rows else 0
+        saved = f"epoch {int(done)} is saved in {checkpoint}; continue with --resume" if done \
+            else "no epoch had finished, so nothing was saved"
+        print(f"\nvaluegrad: interrupted; {saved}", file=sys.stderr)
         return 130
+    except Diverged as e:
+        print(f"valuegrad: {e}; the last finite epoch is kept in {checkpoint}", file=sys.stderr)
+        return 1
 
     _, train_acc = evaluate(model, X_train, y_train, args.loss, data.n_classes)
     _, test_acc = evaluate(model, X_test, y_test, args.loss, data.n_classes)
-    print(f"train accuracy {train_acc:.4f}  test accuracy {test_acc:.4f}")
+    print(f"after training: train accuracy {train_acc:.4f}  test accuracy {test_acc:.4f}")
     written = [checkpoint, out / "history.csv"]
     try:
         from nn.plots import plot_decision_boundary, plot_history
@@ -205,7 +256,7 @@ def train_command(args: argparse.Namespace) -> int:
 
             plot_decision_boundary(model, X_train + X_test, y_train + y_test, out / "decision_boundary.png",
                                    score=score, title=f"{data.name}: decision boundary (standardized)",
-                                   feature_names=data.feature_names)
+                                   feature_names=data.feature_names, class_names=data.class_names)
             written.append(out / "decision_boundary.png")
     except ImportError as e:
         print(f"valuegrad: no plots: {e}", file=sys.stderr)
@@ -239,12 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command == "train":
-            return train_command(args)
+            return train_command(args, _explicit(args, parser))
+        raise UsageError("say which command to run: train (valuegrad train --help lists its options)")
     except UsageError as e:
         command = " ".join(["valuegrad", *(a for a in (argv or sys.argv[1:])[:1])])
         print(f"{command}: error: {e}", file=sys.stderr)
         return 2
-    return 2
 
 
 if __name__ == "__main__":

@@ -142,17 +142,23 @@ def cross_entropy(logits: Sequence[Value] | Sequence[Sequence[Value]],
 
     Raises:
         ValueError: an empty batch, a size mismatch, or a class index out of range.
+        TypeError: logits that are not Values, or a target that is not an int or a list.
     """
-    if isinstance(target, int):
+    if isinstance(target, int) and not isinstance(target, bool):
         batch: Sequence[Sequence[Value]] = [logits]  # type: ignore[list-item]
         targets: Sequence[int] = [target]
-    else:
+    elif isinstance(target, (list, tuple)):
         batch, targets = logits, target  # type: ignore[assignment]
+    else:
+        raise TypeError(f"cross_entropy: target must be a class index (int) or a list of them, "
+                        f"got {type(target).__name__}")
     _check_batch(batch, targets, "cross_entropy")
     losses = []
     for z, t in zip(batch, targets):
-        if isinstance(z, Value):
-            raise ValueError("cross_entropy expects a list of logits per sample, got one Value")
+        if isinstance(z, Value) or not all(isinstance(v, Value) for v in z):
+            raise TypeError("cross_entropy: each sample's logits must be a list of Values (model "
+                            "outputs); with an int target, pass one sample's list, with a list of "
+                            "targets, a list of such lists")
         if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(z):
             raise ValueError(f"cross_entropy: class index {t!r} is out of range for {len(z)} logits")
         losses.append(logsumexp(z) - z[t])

@@ -10,6 +10,7 @@ Reference: PyTorch documentation, ``torch.nn.Module`` and ``torch.nn.Linear`` (i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -39,6 +40,11 @@ def _check_activation(activation: str) -> str:
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
     return activation
+
+
+def _random(rng: random.Random | int | None) -> random.Random:
+    """A ``random.Random``: the one given, one seeded with an ``int``, or a fresh one."""
+    return rng if isinstance(rng, random.Random) else random.Random(rng)
 
 
 def _check_init(init: str) -> str:
@@ -154,7 +160,8 @@ class Neuron(Module):
     Args:
         nin: number of inputs (>= 1).
         activation: ``"relu"``, ``"tanh"``, ``"sigmoid"`` or ``"linear"``.
-        rng: a ``random.Random`` for the initial values (a fresh unseeded one if omitted).
+        rng: a ``random.Random`` or an ``int`` seed for the initial values (a fresh,
+            unseeded generator if omitted).
         init: ``"pytorch"`` (default): weights and bias uniform in ``[-1/√nin, 1/√nin]``,
             PyTorch's ``nn.Linear`` default (Kaiming uniform with a = √5 for the weights;
             He et al., 2015). ``"micrograd"``: weights uniform in ``[-1, 1]`` and bias 0, as
@@ -170,12 +177,12 @@ class Neuron(Module):
             input length.
     """
 
-    def __init__(self, nin: int, activation: str = "relu", rng: random.Random | None = None,
+    def __init__(self, nin: int, activation: str = "relu", rng: random.Random | int | None = None,
                  init: str = "pytorch") -> None:
         self.nin = _check_size("nin", nin)
         self.activation = _check_activation(activation)
         self.init = _check_init(init)
-        rng = rng or random.Random()
+        rng = _random(rng)
         bound = 1.0 / math.sqrt(nin) if init == "pytorch" else 1.0
         self.w = [Value(rng.uniform(-bound, bound), f"w{i}") for i in range(nin)]
         self.b = Value(rng.uniform(-bound, bound) if init == "pytorch" else 0.0, "b")
@@ -205,12 +212,12 @@ class Layer(Module):
     """
 
     def __init__(self, nin: int, nout: int, activation: str = "relu",
-                 rng: random.Random | None = None, init: str = "pytorch") -> None:
+                 rng: random.Random | int | None = None, init: str = "pytorch") -> None:
         self.nin = _check_size("nin", nin)
         self.nout = _check_size("nout", nout)
         self.activation = _check_activation(activation)
         self.init = _check_init(init)
-        rng = rng or random.Random()
+        rng = _random(rng)
         self.neurons = [Neuron(nin, activation, rng, init) for _ in range(nout)]
 
     def __call__(self, x: Sequence[Input]) -> list[Value]:
@@ -254,8 +261,7 @@ class MLP(Module):
         self.activation = _check_activation(activation)
         self.output_activation = _check_activation(output_activation)
         self.init = _check_init(init)
-        if not isinstance(rng, random.Random):
-            rng = random.Random(rng)
+        rng = _random(rng)
         sizes = [nin, *self.nouts]
         self.layers = [
             Layer(sizes[i], sizes[i + 1],
@@ -306,23 +312,47 @@ def read_model_document(path: str | os.PathLike[str]) -> dict[str, Any]:
 def write_json_atomic(path: str | os.PathLike[str], document: Any) -> None:
     """Write ``document`` as JSON to ``path`` through a temporary file in the same folder and
     an ``os.replace``, so readers see the old file or the new one, never half of one."""
-    write_text_atomic(path, json.dumps(document, indent=1, allow_nan=True) + "\n")
+    try:
+        text = json.dumps(document, indent=1, allow_nan=False) + "\n"
+    except ValueError:
+        raise ValueError(f"not writing {path}: it would hold nan or infinite numbers, which JSON "
+                         f"cannot represent") from None
+    write_text_atomic(path, text)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to; on success it is renamed to
+    ``path`` (readers see the old file or the new one, never half of one), on failure it is
+    removed. The file gets the permissions a newly created file would (the umask), not the
+    owner-only ones of a temporary file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 _MODULE_TYPES: dict[str, type[Module]] = {"Neuron": Neuron, "Layer": Layer, "MLP": MLP}

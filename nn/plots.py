@@ -6,12 +6,11 @@ Files are written atomically: drawn to a temporary file in the same folder, then
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from engine import Value, no_grad
+from nn.module import atomic_path
 from nn.train import History
 
 
@@ -27,16 +26,8 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: str | os.PathLike[str]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def plot_history(history: History, path: str | os.PathLike[str], title: str = "") -> None:
@@ -69,7 +60,8 @@ def plot_history(history: History, path: str | os.PathLike[str], title: str = ""
 def plot_decision_boundary(predict: Callable[[Sequence[float]], list[Value]], X: Sequence[Sequence[float]],
                            y: Sequence[int], path: str | os.PathLike[str],
                            score: Callable[[list[Value]], float], resolution: int = 60,
-                           title: str = "", feature_names: Sequence[str] = ("x1", "x2")) -> None:
+                           title: str = "", feature_names: Sequence[str] = ("x1", "x2"),
+                           class_names: Sequence[str] | None = None) -> None:
     """The regions a 2-feature model assigns to each class, with the data points on top.
 
     ``score(output)`` turns the model's output for one grid point into the number that is
@@ -93,7 +85,10 @@ def plot_decision_boundary(predict: Callable[[Sequence[float]], list[Value]], X:
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     ax.contourf(gx, gy, grid, levels=20, cmap="coolwarm", alpha=0.35)
     scatter = ax.scatter(xs, ys, c=list(y), cmap="coolwarm", edgecolors="k", s=22)
-    ax.legend(*scatter.legend_elements(), title="class", loc="best")
+    handles, labels = scatter.legend_elements()
+    if class_names is not None and len(class_names) == len(handles):
+        labels = list(class_names)
+    ax.legend(handles, labels, title="class", loc="best")
     ax.set_xlabel(feature_names[0])
     ax.set_ylabel(feature_names[1])
     ax.set_title(title or "Decision boundary")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,11 @@ def make_optimizer(name: str, params: list[Value], lr: float, weight_decay: floa
     raise ValueError(f"unknown optimizer {name!r}; choose sgd or adam")
 
 
+class Diverged(ArithmeticError):
+    """The loss became ``nan`` or infinite: training stopped before the update that would have
+    written non-finite numbers into the parameters."""
+
+
 @dataclass
 class History:
     """One row per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_accuracy`` and, when a
@@ -126,7 +132,12 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
 
     Raises:
         ValueError: empty data, mismatched sizes, a bad batch size or epoch count.
+        TypeError: ``optimizer`` is not an :class:`~nn.optim.Optimizer`.
+        Diverged: the loss became ``nan`` or infinite (the parameters keep the values of the
+            step before; usually the learning rate is too large).
     """
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an nn.SGD or nn.Adam, got {type(optimizer).__name__}")
     if not X or len(X) != len(y):
         raise ValueError(f"need the same, non-zero number of samples and labels; got {len(X)} and {len(y)}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -154,6 +165,9 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
             outputs = [model(X[i]) for i in idx]  # type: ignore[operator]
             batch_y = [y[i] for i in idx]
             value = batch_loss(loss, outputs, batch_y, n_classes)
+            if not math.isfinite(value.data):
+                raise Diverged(f"the loss became {value.data} in epoch {epoch}, step {b + 1}: training "
+                               f"diverged (a smaller learning rate usually helps)")
             optimizer.zero_grad()
             value.backward()
             optimizer.step()
@@ -174,6 +188,8 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
 def _progress(epochs: range, total: int, done: int, enabled: bool) -> Any:
     if not enabled:
         return epochs
+    if not sys.stderr.isatty() and "ipykernel" not in sys.modules:
+        return epochs  # a log file gets a plain line every tenth of the run, not bar frames
     try:
         from tqdm.auto import tqdm
     except ImportError:
@@ -191,5 +207,5 @@ def _describe(bar: Any, row: dict[str, float], every: int) -> None:
         print(f"epoch {int(row['epoch'])}: {text}", flush=True)
 
 
-__all__ = ["LOSSES", "History", "MLP", "batch_loss", "evaluate", "fit", "make_optimizer",
+__all__ = ["LOSSES", "Diverged", "History", "MLP", "batch_loss", "evaluate", "fit", "make_optimizer",
            "n_outputs", "predict_class"]

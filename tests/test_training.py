@@ -6,9 +6,11 @@ import csv
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
+import nn.cli
 from nn import MLP, SGD, evaluate, fit, make_moons
 from nn.cli import main
 
@@ -20,9 +22,9 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def accuracies(out: str) -> tuple[float, float]:
-    line = next(line for line in out.splitlines() if line.startswith("train accuracy"))
+    line = next(line for line in out.splitlines() if line.startswith("after training: train accuracy"))
     words = line.split()
-    return float(words[2]), float(words[5])
+    return float(words[4]), float(words[7])
 
 
 def test_micrograd_demo_workload_reaches_full_training_accuracy() -> None:
@@ -68,16 +70,38 @@ def test_train_writes_model_history_and_plots(tmp_path, capsys) -> None:  # type
     assert "wrote" in out
 
 
-def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    common = ["train", "--dataset", "iris", "--hidden", "4", "--seed", "3", "--no-progress"]
-    assert run([*common, "--epochs", "4", "--out", str(tmp_path / "straight")], capsys)[0] == 0
-    assert run([*common, "--epochs", "2", "--out", str(tmp_path / "resumed")], capsys)[0] == 0
+@pytest.mark.parametrize("settings", [
+    ["--optimizer", "adam", "--lr", "0.05", "--weight-decay", "0.01"],
+    ["--optimizer", "sgd", "--momentum", "0.9", "--weight-decay", "0.01", "--schedule", "linear"],
+])
+def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, capsys, monkeypatch,  # type: ignore[no-untyped-def]
+                                                          settings) -> None:
+    common = ["train", "--dataset", "iris", "--hidden", "4", "--seed", "3", "--epochs", "4", "--no-progress"]
+    assert run([*common, *settings, "--out", str(tmp_path / "straight")], capsys)[0] == 0
+
+    real_fit = nn.cli.fit
+
+    def fit_interrupted_after_epoch_2(*args: Any, **kwargs: Any) -> Any:
+        save = kwargs["on_epoch_end"]
+
+        def save_then_interrupt(epoch: int, history: Any) -> None:
+            save(epoch, history)
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+        return real_fit(*args, **{**kwargs, "on_epoch_end": save_then_interrupt})
+
+    monkeypatch.setattr("nn.cli.fit", fit_interrupted_after_epoch_2)
+    status, _, err = run([*common, *settings, "--out", str(tmp_path / "resumed")], capsys)
+    assert status == 130 and "epoch 2 is saved" in err
+    monkeypatch.setattr("nn.cli.fit", real_fit)
     status, out, _ = run(["train", "--resume", "--epochs", "4", "--out", str(tmp_path / "resumed"),
                           "--no-progress"], capsys)
     assert status == 0 and "resuming after epoch 2" in out
     straight = json.loads((tmp_path / "straight" / "model.json").read_text())
     resumed = json.loads((tmp_path / "resumed" / "model.json").read_text())
     assert resumed["state"] == straight["state"]
+    assert resumed["extra"]["optimizer"] == straight["extra"]["optimizer"]
     history = {name: (tmp_path / name / "history.csv").read_text() for name in ("straight", "resumed")}
     assert history["resumed"] == history["straight"]
 
@@ -91,7 +115,16 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, capsys) -> N
     (["train", "--csv", "nope.csv"], "--csv needs --target"),
     (["train", "--csv", "nope.csv", "--target", "y"], "no CSV file at nope.csv"),
     (["train", "--dataset", "iris", "--loss", "hinge"], "hinge loss is for two classes"),
-    (["train", "--resume", "--out", "/nonexistent/dir"], "cannot resume: no model file"),
+    (["train", "--dataset", "moons", "--samples", "1"], "n_samples must be a whole number >= 2"),
+    (["train", "--dataset", "moons", "--noise", "-1"], "noise must be >= 0"),
+    (["train", "--dataset", "iris", "--noise", "0.2"], "--samples and --noise go with --dataset moons"),
+    (["train", "--dataset", "iris", "--momentum", "0.9"], "--momentum goes with --optimizer sgd"),
+    (["train", "--dataset", "iris", "--test-size", "0.01"], "leaves 150 training and 0 test samples"),
+    (["train", "--dataset", "iris", "--test-size", "1"], "--test-size must be between 0 and 1"),
+    (["train", "--dataset", "iris", "--hidden", "16,,16"], "expected layer widths like 16,16, got '16,,16'"),
+    (["train", "--dataset", "iris", "--out", "/proc/valuegrad"], "cannot write to --out /proc/valuegrad"),
+    (["train", "--resume", "--lr", "0.5"], "with its own settings; drop --lr"),
+    (["train", "--resume", "--out", "/nonexistent/dir"], "cannot resume from /nonexistent/dir/model.json"),
 ])
 def test_bad_arguments_get_one_line_and_status_2(args: list[str], message: str, capsys) -> None:  # type: ignore[no-untyped-def]
     status, out, err = run(args, capsys)
@@ -108,3 +141,43 @@ def test_python_dash_m_nn_is_the_command(tmp_path) -> None:  # type: ignore[no-u
     result = subprocess.run([sys.executable, "-m", "nn", "train", "--epochs", "0", "--dataset", "iris"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "expected a number > 0" in result.stderr
+
+
+def test_one_class_csv_is_rejected(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "one.csv"
+    path.write_text("a,b,label\n1,2,x\n3,4,x\n")
+    status, _, err = run(["train", "--csv", str(path), "--target", "label"], capsys)
+    assert status == 2 and "has 1 class; a classifier needs at least two" in err
+
+
+def test_a_diverging_run_stops_with_a_message_and_keeps_finite_numbers(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # Adam moves each weight by about lr per step: with lr = 1e300 the logits overflow to inf
+    # in the second step, and the loss becomes nan.
+    status, _, err = run(["train", "--dataset", "iris", "--optimizer", "adam", "--lr", "1e300",
+                          "--epochs", "5", "--out", str(tmp_path), "--no-progress"], capsys)
+    assert status == 1
+    assert "training diverged" in err and len(err.strip().splitlines()) == 1
+    if (tmp_path / "model.json").exists():  # whatever was saved is standard JSON
+        json.loads((tmp_path / "model.json").read_text(), parse_constant=pytest.fail)
+
+
+def test_interrupted_before_the_first_epoch_says_nothing_was_saved(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("nn.cli.fit", interrupted)
+    status, _, err = run(["train", "--dataset", "iris", "--out", str(tmp_path), "--no-progress"], capsys)
+    assert status == 130 and "no epoch had finished, so nothing was saved" in err
+
+
+def test_files_get_the_usual_permissions(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    old = os.umask(0o022)
+    try:
+        assert run(["train", "--dataset", "iris", "--epochs", "1", "--out", str(tmp_path), "--no-progress"],
+                   capsys)[0] == 0
+    finally:
+        os.umask(old)
+    for path in tmp_path.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o644, path.name  # 0o666 less the umask 0o022
