@@ -64,6 +64,16 @@ def log(x: float) -> float:
     return nan  # negative or nan
 
 
+def log1p(x: float) -> float:
+    """``log(1 + x)``, accurate for small ``x`` (where ``1 + x`` would round away the digits of
+    ``x``); ``-inf`` at ``-1`` and ``nan`` below."""
+    if x > -1.0:
+        return math.log1p(x)  # log1p(inf) is inf
+    if x == -1.0:
+        return -inf
+    return nan  # below -1, or nan
+
+
 def sqrt(x: float) -> float:
     """Square root; the square root of a negative number is ``nan``."""
     if x < 0.0:

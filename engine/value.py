@@ -139,6 +139,7 @@ def _minimum_derivative(a: Any, b: Any, out: Any) -> tuple[float, float]:
 div: Op
 power: Op
 log: Op
+log1p: Op
 sin: Op
 cos: Op
 
@@ -152,6 +153,7 @@ neg     = Op("neg",     "−",    1, operator.neg, lambda a, out: (-1.0,),      
 power   = Op("pow",     "**",   2, F.power,      _pow_derivative,                                            "a ** b",      "b·a**(b−1), a**b·log a")
 exp     = Op("exp",     "exp",  1, F.exp,        lambda a, out: (out,),                                      "exp a",       "exp a")
 log     = Op("log",     "log",  1, F.log,        lambda a, out: (div(1.0, a),),                              "log a",       "1/a")
+log1p   = Op("log1p",   "log1p", 1, F.log1p,     lambda a, out: (div(1.0, 1.0 + a),),                        "log(1 + a)",  "1/(1 + a)")
 sqrt    = Op("sqrt",    "√",    1, F.sqrt,       lambda a, out: (div(0.5, out),),                            "√a",          "1/(2√a)")
 tanh    = Op("tanh",    "tanh", 1, math.tanh,    lambda a, out: (1.0 - out * out,),                          "tanh a",      "1 − tanh² a")
 sigmoid = Op("sigmoid", "σ",    1, F.sigmoid,    lambda a, out: (out * (1.0 - out),),                        "σ(a)",        "σ(a)·(1 − σ(a))")
@@ -166,7 +168,7 @@ total   = Op("sum",     "Σ",    0, lambda *xs: sum(xs, 0.0),
 # fmt: on
 
 OPS: dict[str, Op] = {op.name: op for op in (
-    add, sub, mul, div, neg, power, exp, log, sqrt, tanh, sigmoid, relu, absval, sin, cos,
+    add, sub, mul, div, neg, power, exp, log, log1p, sqrt, tanh, sigmoid, relu, absval, sin, cos,
     maximum, minimum, total,
 )}
 """The op table: every primitive of the engine, by name."""
@@ -313,6 +315,10 @@ class Value:
     def log(self) -> Value:
         """Natural logarithm; ``-inf`` at 0, ``nan`` below."""
         return _unary(log, self)
+
+    def log1p(self) -> Value:
+        """``log(1 + self)``, accurate when ``self`` is tiny (as ``torch.log1p``)."""
+        return _unary(log1p, self)
 
     def sqrt(self) -> Value:
         """Square root; ``nan`` below 0."""

@@ -11,7 +11,6 @@ the hinge loss is the SVM max-margin loss (Cortes and Vapnik, 1995) as in microg
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Union
 
@@ -84,7 +83,8 @@ def hinge_loss(scores: Sequence[Output], labels: Sequence[int]) -> Value:
 
 def binary_cross_entropy_with_logits(logits: Sequence[Output], targets: Sequence[float]) -> Value:
     """``mean(-y·log σ(z) - (1-y)·log(1-σ(z)))`` for logits ``z`` and targets ``y`` in [0, 1],
-    computed stably as ``max(z, 0) - z·y + log(1 + e^-|z|)``, which never overflows.
+    computed stably as ``max(z, 0) - z·y + log1p(e^-|z|)``, which never overflows and keeps
+    full precision where the loss is tiny.
 
     The gradient is ``σ(z) - y`` everywhere, also at ``z = 0`` (the tie of ``max`` sends ½).
 
@@ -97,19 +97,22 @@ def binary_cross_entropy_with_logits(logits: Sequence[Output], targets: Sequence
         if not 0.0 <= y <= 1.0:
             raise ValueError(f"binary_cross_entropy_with_logits needs targets in [0, 1], got {y!r}")
         z = _scalar(out, "binary_cross_entropy_with_logits")
-        losses.append(engine.maximum(z, 0.0) - z * y + (1.0 + (-abs(z)).exp()).log())
+        linear = engine.maximum(z, 0.0) - z * y if y else engine.maximum(z, 0.0)  # no 0·inf = nan
+        losses.append(linear + (-abs(z)).exp().log1p())  # the tiny term last, so it is not rounded away
     return mean(losses)
 
 
 def logsumexp(logits: Sequence[Value]) -> Value:
-    """``log Σ e^zᵢ``, computed as ``m + log Σ e^(zᵢ - m)`` with ``m = max zᵢ`` (a constant),
-    so no exponential overflows. Raises ``ValueError`` for an empty list."""
+    """``log Σ e^zᵢ``, computed as ``z_k + log1p(Σ_{i≠k} e^(zᵢ - z_k))`` with ``z_k`` the
+    largest logit: no exponential overflows, and the result keeps full precision when one
+    logit dominates. Raises ``ValueError`` for an empty list."""
     if len(logits) == 0:
         raise ValueError("logsumexp of an empty list of logits")
-    m = max(z.data for z in logits)
-    if not math.isfinite(m):
-        m = 0.0
-    return engine.sum([(z - m).exp() for z in logits]).log() + m
+    k = max(range(len(logits)), key=lambda i: logits[i].data)
+    others = [(z - logits[k]).exp() for i, z in enumerate(logits) if i != k]
+    if not others:
+        return logits[k]
+    return logits[k] + engine.sum(others).log1p()
 
 
 def log_softmax(logits: Sequence[Value]) -> list[Value]:
@@ -130,7 +133,8 @@ def softmax(logits: Sequence[Value]) -> list[Value]:
 
 def cross_entropy(logits: Sequence[Value] | Sequence[Sequence[Value]],
                   target: int | Sequence[int]) -> Value:
-    """Cross-entropy ``-log softmax(z)[t] = logsumexp(z) - z[t]`` from logits.
+    """Cross-entropy ``-log softmax(z)[t] = logsumexp(z) - z[t]`` from logits (see
+    :func:`logsumexp` for how it stays finite and precise).
 
     Args:
         logits: one sample's logits (a list of Values) with ``target`` an ``int``, or a batch

@@ -225,6 +225,7 @@ SECOND_ORDER = [  # (op name, engine expression, mpmath expression, point)
     ("neg", lambda a: -a, lambda a: -a, (0.6,)),
     ("exp", lambda a: a.exp(), mpmath.exp, (0.3,)),
     ("log", lambda a: a.log(), mpmath.log, (1.7,)),
+    ("log1p", lambda a: a.log1p(), mpmath.log1p, (0.4,)),
     ("sqrt", lambda a: a.sqrt(), mpmath.sqrt, (2.5,)),
     ("tanh", lambda a: a.tanh(), mpmath.tanh, (0.7,)),
     ("sigmoid", lambda a: a.sigmoid(), lambda a: 1 / (1 + mpmath.exp(-a)), (-0.4,)),

@@ -82,6 +82,7 @@ REF: dict[str, Ref] = {
     "pow": Ref(lambda a, b: a**b, _pow_d, (1.7, 2.3)),
     "exp": Ref(mpmath.exp, lambda a: (mpmath.exp(a),), (0.3,)),
     "log": Ref(mpmath.log, lambda a: (1 / a,), (1.7,)),
+    "log1p": Ref(mpmath.log1p, lambda a: (1 / (1 + a),), (0.4,)),
     "sqrt": Ref(mpmath.sqrt, lambda a: (1 / (2 * mpmath.sqrt(a)),), (2.5,)),
     "tanh": Ref(mpmath.tanh, lambda a: (mpmath.sech(a) ** 2,), (0.7,)),
     "sigmoid": Ref(_sigmoid, lambda a: (_sigmoid(a) * (1 - _sigmoid(a)),), (-0.4,)),
@@ -284,6 +285,15 @@ def test_log(a: float) -> None:
 
 
 @SETTINGS
+@given(a=fl(-0.999, 1e300))
+@example(a=0.0)  # log 1 = 0, derivative 1
+@example(a=1e-20)  # log(1 + 1e-20) = 1e-20 - 5e-41: lost by log(1 + a), kept by log1p
+@example(a=-0.5)  # log 0.5, derivative 2
+def test_log1p(a: float) -> None:
+    check("log1p", [lambda x: x.log1p(), lambda x: OPS["log1p"](x)], (a,), rel=8 * EPS, abs_tol=1e-300)
+
+
+@SETTINGS
 @given(a=fl(1e-300, 1e300))
 @example(a=4.0)  # 2, derivative 1/(2·2) = 0.25
 @example(a=2.0)
@@ -435,6 +445,7 @@ COVERAGE: dict[str, tuple[Callable[..., None], ...]] = {
     "pow": (test_pow, test_pow_reflected_number_base, test_pow_integer_exponent_any_base),
     "exp": (test_exp,),
     "log": (test_log,),
+    "log1p": (test_log1p,),
     "sqrt": (test_sqrt,),
     "tanh": (test_tanh,),
     "sigmoid": (test_sigmoid,),

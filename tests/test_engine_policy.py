@@ -236,7 +236,7 @@ def test_no_exception_escapes_an_op_at_special_values(name: str) -> None:
 
 NUMPY_FORWARD = {  # name -> numpy float64 function: IEEE-754 results at the special values
     "add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "neg": "negative",
-    "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "abs": "abs",
+    "exp": "exp", "log": "log", "log1p": "log1p", "sqrt": "sqrt", "tanh": "tanh", "abs": "abs",
     "sin": "sin", "cos": "cos", "maximum": "maximum", "minimum": "minimum",
 }
 

@@ -27,7 +27,8 @@ ABS = 1e-12  # for gradients that are 0 up to rounding
 
 # The same expression code runs on engine Values and on torch tensors through these namespaces.
 E = SimpleNamespace(
-    exp=lambda v: v.exp(), log=lambda v: v.log(), sqrt=lambda v: v.sqrt(), tanh=lambda v: v.tanh(),
+    exp=lambda v: v.exp(), log=lambda v: v.log(), log1p=lambda v: v.log1p(), sqrt=lambda v: v.sqrt(),
+    tanh=lambda v: v.tanh(),
     sigmoid=lambda v: v.sigmoid(), relu=lambda v: v.relu(), abs=lambda v: v.abs(),
     sin=lambda v: v.sin(), cos=lambda v: v.cos(), maximum=engine.maximum, minimum=engine.minimum,
     sum=engine.sum,
@@ -40,7 +41,7 @@ def _torch_sum(xs: list[Any]) -> Any:
 
 
 T = SimpleNamespace(
-    exp=torch.exp, log=torch.log, sqrt=torch.sqrt, tanh=torch.tanh, sigmoid=torch.sigmoid,
+    exp=torch.exp, log=torch.log, log1p=torch.log1p, sqrt=torch.sqrt, tanh=torch.tanh, sigmoid=torch.sigmoid,
     relu=torch.relu, abs=torch.abs, sin=torch.sin, cos=torch.cos, maximum=torch.maximum,
     minimum=torch.minimum, sum=_torch_sum,
 )
@@ -65,6 +66,8 @@ EXPRESSIONS: list[tuple[str, Expr, set[str]]] = [
      {"pow", "add", "div", "mul", "sub"}),
     ("logsig", lambda a, b, c, N: N.log(N.sigmoid(a) + N.sigmoid(b)) * N.cos(c),
      {"log", "sigmoid", "add", "cos", "mul"}),
+    ("softplus", lambda a, b, c, N: N.log1p(N.exp(-N.abs(a))) * b + c,
+     {"log1p", "exp", "neg", "abs", "mul", "add"}),
     ("softmax", lambda a, b, c, N: N.exp(a) / N.sum([N.exp(a), N.exp(b), N.exp(c)]), {"exp", "div", "sum"}),
     ("kinks",
      lambda a, b, c, N: N.maximum(N.sin(a * b), N.cos(b * c)) + N.minimum(N.abs(a), N.sqrt(N.abs(c) + 1)),
@@ -169,7 +172,7 @@ def test_second_derivatives_match_torch(name: str, expr: Expr, args: tuple[float
 TORCH_OPS: dict[str, Callable[..., Any]] = {
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
     "div": lambda a, b: a / b, "neg": lambda a: -a, "pow": lambda a, b: a**b, "exp": torch.exp,
-    "log": torch.log, "sqrt": torch.sqrt, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+    "log": torch.log, "log1p": torch.log1p, "sqrt": torch.sqrt, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
     "relu": torch.relu, "abs": torch.abs, "sin": torch.sin, "cos": torch.cos,
     "maximum": torch.maximum, "minimum": torch.minimum, "sum": lambda *xs: torch.stack(xs).sum(),
 }
