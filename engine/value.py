@@ -359,6 +359,10 @@ class Value:
 
     __hash__ = object.__hash__  # identity, stated here because the class defines comparisons
 
+    # numpy: let Value's own operators handle ``array * value`` (which then rejects the array
+    # with a TypeError) instead of numpy building an object array of Values.
+    __array_ufunc__ = None
+
     def __float__(self) -> float:
         return self.data
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import io
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -122,8 +124,10 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
             raise UsageError("--target goes with --csv")
         elif args.dataset == "moons":
             data = make_moons(args.samples, args.noise, seed=args.seed)
-        else:
+        elif args.dataset in ("iris", "wine", "digits"):
             data = {"iris": load_iris, "wine": load_wine, "digits": load_digits}[args.dataset]()
+        else:
+            raise UsageError(f"unknown data set {args.dataset!r}; choose one of {', '.join(DATASETS)}")
     except (OSError, ValueError) as e:
         raise UsageError(str(e)) from None
     if data.n_classes < 2:
@@ -167,12 +171,17 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
             saved = resume["extra"]["args"]
             for key in RUN_OPTIONS:
                 setattr(args, key, saved[key])
-        except (OSError, ValueError, KeyError) as e:
+            start = int(resume["extra"]["epoch"])
+            history = _read_history(out / "history.csv", start)
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise UsageError(f"cannot resume from {checkpoint}: {e}") from None
         args.csv = Path(args.csv) if args.csv else None
-        history = _read_history(out / "history.csv", resume["extra"].get("epoch", 0))
+    else:
+        start = 0
     try:
         out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK):
+            raise PermissionError(errno.EACCES, "permission denied")
     except OSError as e:
         raise UsageError(f"cannot write to --out {out}: {e.strerror or e}") from None
 
@@ -202,9 +211,8 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
                                    args.momentum)
         if resume is not None:
             optimizer.load_state_dict(resume["extra"]["optimizer"])
-    except (ValueError, KeyError) as e:
-        raise UsageError(str(e)) from None
-    start = int(resume["extra"].get("epoch", 0)) if resume else 0
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(str(e) if resume is None else f"cannot resume from {checkpoint}: {e}") from None
     if start >= args.epochs:
         raise UsageError(f"the checkpoint is already at epoch {start}; ask for more --epochs")
 
@@ -240,6 +248,8 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     except Diverged as e:
         print(f"valuegrad: {e}; the last finite epoch is kept in {checkpoint}", file=sys.stderr)
         return 1
+    except (ValueError, TypeError) as e:  # settings that fit() rejects (from a damaged checkpoint)
+        raise UsageError(str(e)) from None
 
     _, train_acc = evaluate(model, X_train, y_train, args.loss, data.n_classes)
     _, test_acc = evaluate(model, X_test, y_test, args.loss, data.n_classes)

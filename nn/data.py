@@ -59,8 +59,8 @@ def make_moons(n_samples: int = 100, noise: float = 0.0, seed: int | None = 0) -
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be a whole number >= 2, got {n_samples!r}")
-    if not noise >= 0.0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    if not 0.0 <= noise < math.inf:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
     rng = random.Random(seed)
     n_upper = n_samples // 2
     n_lower = n_samples - n_upper
@@ -155,9 +155,19 @@ def _parse_csv(f: io.TextIOBase | io.StringIO, target: str | None, source: str, 
             features.append(value)
         X.append(features)
         labels.append(row[target_col].strip())
+    labels = _canonical_labels(labels)
     class_names = _sorted_labels(set(labels))
     index = {c: i for i, c in enumerate(class_names)}
     return Dataset(X, [index[c] for c in labels], [header[i] for i in feature_cols], class_names, name)
+
+
+def _canonical_labels(labels: list[str]) -> list[str]:
+    """Numeric labels by value, so ``1``, ``1.0`` and ``01`` are one class, named ``1``."""
+    try:
+        values = [float(label) for label in labels]
+    except ValueError:
+        return labels
+    return [str(int(v)) if v.is_integer() else repr(v) for v in values]
 
 
 def _sorted_labels(labels: set[str]) -> list[str]:
@@ -216,12 +226,18 @@ class Standardizer:
     def fit(cls, X: list[list[float]]) -> Standardizer:
         """Fit the per-feature mean and standard deviation of ``X``.
 
-        Raises ``ValueError`` for an empty ``X``."""
+        Raises ``ValueError`` for an empty or ragged ``X``, or features too large to square."""
         if not X:
             raise ValueError("cannot fit a standardizer on no samples")
-        n = len(X)
-        mean = [sum(col) / n for col in zip(*X)]
-        std = [math.sqrt(sum((v - m) ** 2 for v in col) / n) for col, m in zip(zip(*X), mean)]
+        n, width = len(X), len(X[0])
+        if any(len(row) != width for row in X):
+            raise ValueError(f"every sample needs the same number of features ({width}, as the first)")
+        columns = list(zip(*X))
+        mean = [math.fsum(col) / n for col in columns]
+        std = [math.sqrt(math.fsum((v - m) * (v - m) for v in col) / n) for col, m in zip(columns, mean)]
+        for j, (m, s) in enumerate(zip(mean, std)):
+            if not (math.isfinite(m) and math.isfinite(s)):
+                raise ValueError(f"feature {j} has values too large to standardize (mean {m}, std {s})")
         return cls(mean, [s if s > 0.0 else 1.0 for s in std])
 
     def transform(self, X: list[list[float]]) -> list[list[float]]:

@@ -11,8 +11,9 @@ the hinge loss is the SVM max-margin loss (Cortes and Vapnik, 1995) as in microg
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
-from typing import Union
+from typing import Any, Union
 
 import engine
 from engine import Value
@@ -54,10 +55,10 @@ def mse_loss(outputs: Sequence[Output], targets: Sequence[float | Sequence[float
         ValueError: an empty batch, or outputs and targets of different sizes.
     """
     _check_batch(outputs, targets, "mse_loss")
-    squares = []
+    squares: list[Value] = []
     for out, target in zip(outputs, targets):
         outs = [out] if isinstance(out, Value) else list(out)
-        tgts = [target] if isinstance(target, (int, float)) else list(target)
+        tgts: list[Any] = [target] if isinstance(target, numbers.Real) else list(target)  # type: ignore[arg-type]
         if len(outs) != len(tgts):
             raise ValueError(f"mse_loss: a sample has {len(outs)} outputs but {len(tgts)} targets")
         squares += [(o - t) ** 2 for o, t in zip(outs, tgts)]
@@ -148,22 +149,25 @@ def cross_entropy(logits: Sequence[Value] | Sequence[Sequence[Value]],
         ValueError: an empty batch, a size mismatch, or a class index out of range.
         TypeError: logits that are not Values, or a target that is not an int or a list.
     """
-    if isinstance(target, int) and not isinstance(target, bool):
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
         batch: Sequence[Sequence[Value]] = [logits]  # type: ignore[list-item]
-        targets: Sequence[int] = [target]
+        targets: Sequence[Any] = [target]
     elif isinstance(target, (list, tuple)):
         batch, targets = logits, target  # type: ignore[assignment]
     else:
         raise TypeError(f"cross_entropy: target must be a class index (int) or a list of them, "
                         f"got {type(target).__name__}")
     _check_batch(batch, targets, "cross_entropy")
-    losses = []
+    losses: list[Value] = []
     for z, t in zip(batch, targets):
         if isinstance(z, Value) or not all(isinstance(v, Value) for v in z):
             raise TypeError("cross_entropy: each sample's logits must be a list of Values (model "
                             "outputs); with an int target, pass one sample's list, with a list of "
                             "targets, a list of such lists")
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(z):
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral):
+            raise TypeError(f"cross_entropy: a class index must be an int, got {type(t).__name__} {t!r}")
+        index = int(t)
+        if not 0 <= index < len(z):
             raise ValueError(f"cross_entropy: class index {t!r} is out of range for {len(z)} logits")
-        losses.append(logsumexp(z) - z[t])
+        losses.append(logsumexp(z) - z[index])
     return mean(losses)

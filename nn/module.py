@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import numbers
 import os
 import random
 import tempfile
@@ -31,9 +32,9 @@ FORMAT_VERSION = 1
 
 
 def _check_size(name: str, n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{name} must be a whole number >= 1, got {n!r}")
-    return n
+    return int(n)
 
 
 def _check_activation(activation: str) -> str:
@@ -95,6 +96,7 @@ class Module:
         Raises:
             KeyError: names are missing from ``state`` or unexpected in it (both listed).
             TypeError: a value is not a number.
+        Nothing is changed when it raises.
         """
         params = dict(self.named_parameters())
         missing = sorted(set(params) - set(state))
@@ -103,8 +105,9 @@ class Module:
             raise KeyError(f"state_dict does not fit this model: missing {missing[:5]}"
                            f"{'…' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
                            f"{'…' if len(unexpected) > 5 else ''}")
+        values = {name: Value(state[name]).data for name in params}  # all checked before any is set
         for name, p in params.items():
-            p.data = Value(state[name]).data  # validates the number
+            p.data = values[name]
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this module (for :meth:`save`)."""
@@ -132,14 +135,21 @@ class Module:
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Any:
-        """Rebuild a module from the dictionary that :meth:`save` writes."""
-        config = dict(document["config"])
-        kind = config.pop("type", None)
-        module_type = _MODULE_TYPES.get(str(kind))
-        if module_type is None or not issubclass(module_type, cls):
-            raise ValueError(f"the model file holds a {kind!r}, not a {cls.__name__}")
-        module = module_type(**config)
-        module.load_state_dict(document["state"])
+        """Rebuild a module from the dictionary that :meth:`save` writes.
+
+        Raises:
+            ValueError: the dictionary does not describe a module of type ``cls``.
+        """
+        try:
+            config = dict(document["config"])
+            kind = config.pop("type", None)
+            module_type = _MODULE_TYPES.get(str(kind))
+            if module_type is None or not issubclass(module_type, cls):
+                raise ValueError(f"the model file holds a {kind!r}, not a {cls.__name__}")
+            module = module_type(**config)
+            module.load_state_dict(dict(document["state"]))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"the model file does not describe a valid model: {e}") from None
         return module
 
 

@@ -12,6 +12,7 @@ Optimization", ICLR 2015.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,7 +21,7 @@ from engine import Value
 
 def _check_hyper(name: str, value: float, low: float = 0.0, high: float = math.inf,
                  high_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if value < low or value > high or (high_open and value == high):
         bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
@@ -61,7 +62,9 @@ class Optimizer:
         return {"lr": self.lr, "steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`. Raises ``ValueError`` if it does not fit."""
+        """Restore a :meth:`state_dict`: the hyperparameters (as ``torch.optim`` restores its
+        param groups) and the running state. Raises ``ValueError`` or ``KeyError`` if it does
+        not fit."""
         self.lr = _check_hyper("lr", state["lr"])
         self.steps = int(state["steps"])
 
@@ -110,10 +113,13 @@ class SGD(Optimizer):
         self.steps += 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "momentum_buffer": list(self.buffers)}
+        return {**super().state_dict(), "momentum": self.momentum, "weight_decay": self.weight_decay,
+                "momentum_buffer": list(self.buffers)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        self.momentum = _check_hyper("momentum", state["momentum"], 0.0, 1.0, high_open=True)
+        self.weight_decay = _check_hyper("weight_decay", state["weight_decay"])
         self.buffers = self._restore_buffer(state, "momentum_buffer")
 
 
@@ -165,9 +171,14 @@ class Adam(Optimizer):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "betas": list(self.betas), "eps": self.eps,
-                "m": list(self.m), "v": list(self.v)}
+                "weight_decay": self.weight_decay, "m": list(self.m), "v": list(self.v)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        beta1, beta2 = state["betas"]
+        self.betas = (_check_hyper("beta1", beta1, 0.0, 1.0, high_open=True),
+                      _check_hyper("beta2", beta2, 0.0, 1.0, high_open=True))
+        self.eps = _check_hyper("eps", state["eps"])
+        self.weight_decay = _check_hyper("weight_decay", state["weight_decay"])
         self.m = self._restore_buffer(state, "m")
         self.v = self._restore_buffer(state, "v")

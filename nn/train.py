@@ -44,6 +44,8 @@ def batch_loss(loss: str, outputs: Sequence[list[Value]], y: Sequence[int], n_cl
     """The mean loss of a batch of model outputs against class indices ``y``."""
     if loss == "cross_entropy":
         return cross_entropy(outputs, list(y))
+    if loss in ("hinge", "bce") and any(c not in (0, 1) for c in y):
+        raise ValueError(f"the {loss} loss is for classes 0 and 1, got {sorted(set(y) - {0, 1})[:3]}")
     if loss == "hinge":
         return hinge_loss(outputs, [2 * c - 1 for c in y])
     if loss == "bce":

@@ -413,3 +413,11 @@ def test_sorted_max_and_min_work_on_values() -> None:
     assert s[0] is vs[1] and s[2] is vs[0]  # the same nodes, reordered
     assert max(vs) is vs[0] and min(vs) is vs[1]
     assert float(vs[2]) == 2.0
+
+
+def test_a_numpy_array_operand_is_rejected_on_either_side() -> None:
+    np = pytest.importorskip("numpy", reason="numpy arrays are what this test feeds in")
+    for product in (lambda: np.array([2.0]) * Value(3.0), lambda: Value(3.0) * np.array([2.0])):
+        with pytest.raises(TypeError, match="got ndarray"):
+            product()
+    assert (np.float64(2.0) * Value(3.0)).data == 6.0  # a numpy scalar is a number

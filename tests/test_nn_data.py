@@ -101,3 +101,17 @@ def test_standardize_fits_on_the_training_split_only() -> None:
     # column 1: mean 1, population std 1; column 2 is constant: std taken as 1
     assert (scaler.mean, scaler.std) == ([1.0, 5.0], [1.0, 1.0])
     assert train == [[-1.0, 0.0], [1.0, 0.0]] and test == [[3.0, 1.0]]
+
+
+def test_numeric_labels_are_classes_by_value(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = load_csv(write(tmp_path, "x,y\n1,1\n2,1.0\n3,01\n4,2\n"), target="y")
+    assert d.class_names == ["1", "2"] and d.y == [0, 0, 0, 1]
+
+
+def test_standardize_rejects_what_it_cannot_scale() -> None:
+    with pytest.raises(ValueError, match="feature 0 has values too large"):
+        standardize([[1e200], [-1e200]], [[0.0]])  # the squares overflow
+    with pytest.raises(ValueError, match="same number of features"):
+        standardize([[1.0, 2.0], [3.0]], [[0.0, 0.0]])
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        make_moons(10, noise=math.inf)

@@ -181,3 +181,27 @@ def test_tiny_losses_keep_full_precision() -> None:
 def test_bce_at_an_infinite_logit_is_infinite_not_nan() -> None:
     assert binary_cross_entropy_with_logits([Value(math.inf)], [0.0]).data == math.inf  # as torch
     assert binary_cross_entropy_with_logits([Value(-math.inf)], [1.0]).data == math.inf
+
+
+def test_numpy_class_indices_and_targets_are_accepted() -> None:
+    np = pytest.importorskip("numpy", reason="numpy scalars are what this test feeds in")
+    logits = [Value(1.0), Value(2.0)]
+    # -log(e^2 / (e + e^2)) = log(1 + e^-1)
+    assert cross_entropy([logits], [np.int64(1)]).data == pytest.approx(math.log1p(math.exp(-1)), rel=1e-15)
+    assert cross_entropy(logits, np.int64(1)).data == pytest.approx(math.log1p(math.exp(-1)), rel=1e-15)
+    assert mse_loss([Value(1.0)], [np.float32(3.0)]).data == 4.0  # (1 - 3)^2
+    with pytest.raises(TypeError, match="class index must be an int, got bool"):
+        cross_entropy([logits], [True])
+    with pytest.raises(TypeError, match="list of Values"):
+        cross_entropy([1.0, 2.0], 1)  # type: ignore[list-item]
+
+
+def test_optimizer_state_restores_the_hyperparameters() -> None:
+    p = with_grad(1.0, 0.5)
+    source = Adam([p], lr=0.1, betas=(0.5, 0.6), eps=0.1, weight_decay=0.2)
+    target = Adam([Value(1.0)])
+    target.load_state_dict(source.state_dict())
+    assert (target.lr, target.betas, target.eps, target.weight_decay) == (0.1, (0.5, 0.6), 0.1, 0.2)
+    sgd = SGD([Value(1.0)], lr=1.0)
+    sgd.load_state_dict(SGD([p], lr=0.3, momentum=0.5, weight_decay=0.1).state_dict())
+    assert (sgd.lr, sgd.momentum, sgd.weight_decay) == (0.3, 0.5, 0.1)

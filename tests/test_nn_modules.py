@@ -121,6 +121,16 @@ def test_state_dict_round_trip_and_errors() -> None:
         MLP(2, [4, 1]).load_state_dict(a.state_dict())
 
 
+def test_a_failed_load_state_dict_changes_nothing() -> None:
+    model = MLP(2, [2], rng=0)
+    before = model.state_dict()
+    state = {name: 0.5 for name in before}
+    state[list(before)[-1]] = "not a number"  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="got str"):
+        model.load_state_dict(state)
+    assert model.state_dict() == before
+
+
 def test_save_and_load_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
     model = MLP(3, [4, 2], activation="tanh", rng=5)
     path = tmp_path / "sub" / "model.json"

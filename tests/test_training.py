@@ -116,7 +116,7 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, capsys, monk
     (["train", "--csv", "nope.csv", "--target", "y"], "no CSV file at nope.csv"),
     (["train", "--dataset", "iris", "--loss", "hinge"], "hinge loss is for two classes"),
     (["train", "--dataset", "moons", "--samples", "1"], "n_samples must be a whole number >= 2"),
-    (["train", "--dataset", "moons", "--noise", "-1"], "noise must be >= 0"),
+    (["train", "--dataset", "moons", "--noise", "-1"], "noise must be a finite number >= 0"),
     (["train", "--dataset", "iris", "--noise", "0.2"], "--samples and --noise go with --dataset moons"),
     (["train", "--dataset", "iris", "--momentum", "0.9"], "--momentum goes with --optimizer sgd"),
     (["train", "--dataset", "iris", "--test-size", "0.01"], "leaves 150 training and 0 test samples"),
@@ -181,3 +181,25 @@ def test_files_get_the_usual_permissions(tmp_path, capsys) -> None:  # type: ign
         os.umask(old)
     for path in tmp_path.iterdir():
         assert path.stat().st_mode & 0o777 == 0o644, path.name  # 0o666 less the umask 0o022
+
+
+@pytest.mark.parametrize("damage", [
+    lambda doc: doc.pop("config"),
+    lambda doc: doc["config"].update(foo=1),
+    lambda doc: doc["state"].update({"layers.0.neurons.0.b": "1.0"}),
+    lambda doc: doc["extra"].pop("optimizer"),
+    lambda doc: doc["extra"].update(epoch="x"),
+    lambda doc: doc["extra"]["args"].update(batch_size=0),
+    lambda doc: doc["extra"]["args"].update(dataset="mnist"),
+    lambda doc: doc["extra"]["optimizer"].update(m=5),
+])
+def test_a_damaged_checkpoint_gets_one_line_and_status_2(tmp_path, capsys, damage) -> None:  # type: ignore[no-untyped-def]
+    assert run(["train", "--dataset", "iris", "--hidden", "2", "--epochs", "1", "--out", str(tmp_path),
+                "--no-progress"], capsys)[0] == 0
+    path = tmp_path / "model.json"
+    document = json.loads(path.read_text())
+    damage(document)
+    path.write_text(json.dumps(document))
+    status, _, err = run(["train", "--resume", "--epochs", "2", "--out", str(tmp_path), "--no-progress"],
+                         capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
