@@ -409,7 +409,7 @@ def bench_torch(sizes: Sizes, X: Sequence[Sequence[float]], y: Sequence[int],
         with torch.no_grad():
             for p in params:
                 p -= demo_lr(k % 100) * p.grad
-        return float(loss)
+        return loss.item()
 
     first_loss = step(0)
     return {"version": torch.__version__, "threads": torch.get_num_threads(), "first_step_loss": first_loss,

@@ -3,8 +3,9 @@
 Read it top to bottom:
 
 1. ``Op`` and the **op table** ``OPS``: one row per op, its forward function and its local
-   derivatives side by side. Everything else (``Value``'s operators, drawing, gradient
-   checking, tracing, tests) reads this table instead of keeping its own list of ops.
+   derivatives side by side. Everything else that needs the list of ops (``Value``'s
+   operators, pickling, the tests; drawing and gradient checking as they arrive) reads this
+   table instead of keeping its own list.
 2. ``Value``: a scalar node of the computation graph. An op applied to Values makes a new
    Value that remembers the op and its parents (operands).
 3. ``backward``: walks the graph in reverse topological order and applies the chain rule,
@@ -46,13 +47,13 @@ class Op:
 
     Attributes:
         name: the table key (``"mul"``).
-        symbol: how drawings show it (``"×"``).
+        symbol: a short symbol for the op (``"×"``), for printing and drawing graphs.
         arity: the number of operands, or ``0`` for any number (``sum``).
         forward: ``forward(*operands) -> float`` on plain floats, IEEE-safe (never raises).
         derivative: ``derivative(*operands, out) -> tuple`` of the local derivatives
             ``∂out/∂operand_i``, one per operand; ``out`` is the op's result. Works on floats
             and on Values alike (see the module docstring).
-        formula: the forward as text (``"a·b"``), for reports and drawings.
+        formula: the forward as text (``"a·b"``), for printing and reports.
         derivative_formula: the local derivatives as text (``"b, a"``).
 
     Calling an op applies it: on plain numbers it returns a float, on any Value it returns
@@ -205,7 +206,7 @@ class Value:
     Args:
         data: the number, stored as a Python ``float``; ``int``, ``float`` and numpy scalars
             (anything ``numbers.Real``) are accepted.
-        label: an optional name shown by ``repr`` and drawings (``"w0"``).
+        label: an optional name shown by ``repr`` (``"w0"``).
 
     Attributes:
         data (float): the value computed in the forward pass.
