@@ -55,17 +55,21 @@ class Op:
             and on Values alike (see the module docstring).
         formula: the forward as text (``"a·b"``), for printing and reports.
         derivative_formula: the local derivatives as text (``"b, a"``).
+        reference: ``reference(mp, *operands)``: the forward function written with the
+            ``mpmath`` module ``mp`` (passed in, so the engine does not import it), for
+            high-precision checks that use no derivative rule of the engine
+            (``gradcheck(..., reference="exact")``).
 
     Calling an op applies it: on plain numbers it returns a float, on any Value it returns
     a new Value node (``mul(a, 2)`` is ``a * 2``).
     """
 
     __slots__ = ("name", "symbol", "arity", "forward", "derivative", "formula",
-                 "derivative_formula")
+                 "derivative_formula", "reference")
 
     def __init__(self, name: str, symbol: str, arity: int, forward: Callable[..., float],
                  derivative: Callable[..., tuple[Any, ...]], formula: str,
-                 derivative_formula: str) -> None:
+                 derivative_formula: str, reference: Callable[..., Any]) -> None:
         self.name = name
         self.symbol = symbol
         self.arity = arity
@@ -73,6 +77,7 @@ class Op:
         self.derivative = derivative
         self.formula = formula
         self.derivative_formula = derivative_formula
+        self.reference = reference
 
     def __call__(self, *operands: Operand) -> Any:
         for x in operands:
@@ -145,27 +150,27 @@ sin: Op
 cos: Op
 
 # fmt: off
-# One row per op:    name       symbol  arity forward           local derivatives ∂out/∂operand                      formula        derivative text
-add     = Op("add",     "+",    2, operator.add, lambda a, b, out: (1.0, 1.0),                               "a + b",       "1, 1")
-sub     = Op("sub",     "−",    2, operator.sub, lambda a, b, out: (1.0, -1.0),                              "a − b",       "1, −1")
-mul     = Op("mul",     "×",    2, operator.mul, lambda a, b, out: (b, a),                                   "a·b",         "b, a")
-div     = Op("div",     "÷",    2, F.div,        lambda a, b, out: (div(1.0, b), -div(out, b)),              "a / b",       "1/b, −a/b²")
-neg     = Op("neg",     "−",    1, operator.neg, lambda a, out: (-1.0,),                                     "−a",          "−1")
-power   = Op("pow",     "**",   2, F.power,      _pow_derivative,                                            "a ** b",      "b·a**(b−1), a**b·log a")
-exp     = Op("exp",     "exp",  1, F.exp,        lambda a, out: (out,),                                      "exp a",       "exp a")
-log     = Op("log",     "log",  1, F.log,        lambda a, out: (div(1.0, a),),                              "log a",       "1/a")
-log1p   = Op("log1p",   "log1p", 1, F.log1p,     lambda a, out: (div(1.0, 1.0 + a),),                        "log(1 + a)",  "1/(1 + a)")
-sqrt    = Op("sqrt",    "√",    1, F.sqrt,       lambda a, out: (div(0.5, out),),                            "√a",          "1/(2√a)")
-tanh    = Op("tanh",    "tanh", 1, math.tanh,    lambda a, out: (1.0 - out * out,),                          "tanh a",      "1 − tanh² a")
-sigmoid = Op("sigmoid", "σ",    1, F.sigmoid,    lambda a, out: (out * (1.0 - out),),                        "σ(a)",        "σ(a)·(1 − σ(a))")
-relu    = Op("relu",    "ReLU", 1, F.relu,       lambda a, out: (F.step(_data(a)),),                         "max(a, 0)",   "1 if a > 0 else 0")
-absval  = Op("abs",     "abs",  1, abs,          lambda a, out: (F.sign(_data(a)),),                         "|a|",         "sign a (0 at 0)")
-sin     = Op("sin",     "sin",  1, F.sin,        lambda a, out: (cos(a),),                                   "sin a",       "cos a")
-cos     = Op("cos",     "cos",  1, F.cos,        lambda a, out: (-sin(a),),                                  "cos a",       "−sin a")
-maximum = Op("maximum", "max",  2, F.maximum,    _maximum_derivative,                                        "max(a, b)",   "1 to the larger, ½ each on a tie")
-minimum = Op("minimum", "min",  2, F.minimum,    _minimum_derivative,                                        "min(a, b)",   "1 to the smaller, ½ each on a tie")
+# One row per op:    name       symbol  arity forward           local derivatives ∂out/∂operand                      formula        derivative text              high-precision reference, in mpmath
+add     = Op("add",     "+",    2, operator.add, lambda a, b, out: (1.0, 1.0),                               "a + b",       "1, 1",                              lambda mp, a, b: a + b)
+sub     = Op("sub",     "−",    2, operator.sub, lambda a, b, out: (1.0, -1.0),                              "a − b",       "1, −1",                             lambda mp, a, b: a - b)
+mul     = Op("mul",     "×",    2, operator.mul, lambda a, b, out: (b, a),                                   "a·b",         "b, a",                              lambda mp, a, b: a * b)
+div     = Op("div",     "÷",    2, F.div,        lambda a, b, out: (div(1.0, b), -div(out, b)),              "a / b",       "1/b, −a/b²",                        lambda mp, a, b: a / b)
+neg     = Op("neg",     "−",    1, operator.neg, lambda a, out: (-1.0,),                                     "−a",          "−1",                                lambda mp, a: -a)
+power   = Op("pow",     "**",   2, F.power,      _pow_derivative,                                            "a ** b",      "b·a**(b−1), a**b·log a",            lambda mp, a, b: mp.power(a, b))
+exp     = Op("exp",     "exp",  1, F.exp,        lambda a, out: (out,),                                      "exp a",       "exp a",                             lambda mp, a: mp.exp(a))
+log     = Op("log",     "log",  1, F.log,        lambda a, out: (div(1.0, a),),                              "log a",       "1/a",                               lambda mp, a: mp.log(a))
+log1p   = Op("log1p",   "log1p", 1, F.log1p,     lambda a, out: (div(1.0, 1.0 + a),),                        "log(1 + a)",  "1/(1 + a)",                         lambda mp, a: mp.log1p(a))
+sqrt    = Op("sqrt",    "√",    1, F.sqrt,       lambda a, out: (div(0.5, out),),                            "√a",          "1/(2√a)",                           lambda mp, a: mp.sqrt(a))
+tanh    = Op("tanh",    "tanh", 1, math.tanh,    lambda a, out: (1.0 - out * out,),                          "tanh a",      "1 − tanh² a",                       lambda mp, a: mp.tanh(a))
+sigmoid = Op("sigmoid", "σ",    1, F.sigmoid,    lambda a, out: (out * (1.0 - out),),                        "σ(a)",        "σ(a)·(1 − σ(a))",                   lambda mp, a: 1 / (1 + mp.exp(-a)))
+relu    = Op("relu",    "ReLU", 1, F.relu,       lambda a, out: (F.step(_data(a)),),                         "max(a, 0)",   "1 if a > 0 else 0",                 lambda mp, a: a if a > 0 else mp.zero)
+absval  = Op("abs",     "abs",  1, abs,          lambda a, out: (F.sign(_data(a)),),                         "|a|",         "sign a (0 at 0)",                   lambda mp, a: mp.fabs(a))
+sin     = Op("sin",     "sin",  1, F.sin,        lambda a, out: (cos(a),),                                   "sin a",       "cos a",                             lambda mp, a: mp.sin(a))
+cos     = Op("cos",     "cos",  1, F.cos,        lambda a, out: (-sin(a),),                                  "cos a",       "−sin a",                            lambda mp, a: mp.cos(a))
+maximum = Op("maximum", "max",  2, F.maximum,    _maximum_derivative,                                        "max(a, b)",   "1 to the larger, ½ each on a tie",  lambda mp, a, b: max(a, b))
+minimum = Op("minimum", "min",  2, F.minimum,    _minimum_derivative,                                        "min(a, b)",   "1 to the smaller, ½ each on a tie", lambda mp, a, b: min(a, b))
 total   = Op("sum",     "Σ",    0, lambda *xs: sum(xs, 0.0),
-                                                 lambda *xs: (1.0,) * (len(xs) - 1),                         "a₁ + … + aₙ", "1 each")
+                                                 lambda *xs: (1.0,) * (len(xs) - 1),                         "a₁ + … + aₙ", "1 each",                            lambda mp, *xs: mp.fsum(xs))
 # fmt: on
 
 OPS: dict[str, Op] = {op.name: op for op in (
@@ -410,13 +415,17 @@ class Value:
         if not isinstance(gradient, Value):
             gradient = _to_float(gradient)
         order = topological_order(self)
+        earlier = []  # leaves' gradients from earlier calls: this call's are added to them at the end
         for node in order:
-            if node.op is not None:
-                node.grad = 0.0  # interior gradients are recomputed; leaves accumulate
+            if node.op is None and not (type(node.grad) is float and node.grad == 0.0):
+                earlier.append((node, node.grad))
+            node.grad = 0.0
         if create_graph:
             _backward_recorded(order, self, gradient)
         else:
             _backward_floats(order, self, _data(gradient))
+        for leaf, grad in earlier:  # as PyTorch: .grad += (this call's gradient), so that a
+            leaf.grad = grad + leaf.grad  # second call gives exactly twice the first
 
 
 def _node(op: Op, data: float, a: Any, b: Value | None = None) -> Value:
@@ -541,7 +550,7 @@ def topological_order(root: Value) -> list[Value]:
 
 def _backward_floats(order: list[Value], root: Value, gradient: float) -> None:
     """The chain rule on plain floats (an ordinary backward pass)."""
-    root.grad = root.grad + gradient if root.op is None else gradient
+    root.grad = gradient
     for node in reversed(order):
         op = node.op
         if op is None:
@@ -565,8 +574,7 @@ def _backward_floats(order: list[Value], root: Value, gradient: float) -> None:
 def _backward_recorded(order: list[Value], root: Value, gradient: Operand) -> None:
     """The chain rule on Values: the same loop, with operands and results passed as nodes,
     so every gradient is itself a node of a new graph (``create_graph=True``)."""
-    seed = gradient if isinstance(gradient, Value) else Value(gradient)
-    root.grad = root.grad + seed if root.op is None else seed
+    root.grad = gradient if isinstance(gradient, Value) else Value(gradient)
     for node in reversed(order):
         op = node.op
         if op is None:

@@ -102,6 +102,18 @@ def test_backward_twice_doubles_every_leaf_gradient() -> None:
     assert (x.grad, y.grad) == (212.0, 150.0)  # leaves accumulate, exactly 2×
 
 
+def test_backward_twice_doubles_exactly_even_with_several_contributions() -> None:
+    # x gets three contributions of 0.1. Adding them into the running .grad a second time
+    # would give ((0.3 + 0.1) + 0.1) + 0.1 = 0.6, but twice 0.30000000000000004 is
+    # 0.6000000000000001: the second call's gradient must be summed apart, then added.
+    x = Value(2.0)
+    y = x * 0.1 + x * 0.1 + x * 0.1
+    y.backward()
+    assert x.grad == 0.30000000000000004  # 0.1 + 0.1 + 0.1 in floating point
+    y.backward()
+    assert x.grad == 2 * 0.30000000000000004
+
+
 def test_interior_gradients_are_recomputed_not_accumulated() -> None:
     x, y, z, f = _graph()
     f.backward()
