@@ -146,6 +146,7 @@ div: Op
 power: Op
 log: Op
 log1p: Op
+sigmoid: Op
 sin: Op
 cos: Op
 
@@ -161,9 +162,9 @@ exp     = Op("exp",     "exp",  1, F.exp,        lambda a, out: (out,),         
 log     = Op("log",     "log",  1, F.log,        lambda a, out: (div(1.0, a),),                              "log a",       "1/a",                               lambda mp, a: mp.log(a))
 log1p   = Op("log1p",   "log1p", 1, F.log1p,     lambda a, out: (div(1.0, 1.0 + a),),                        "log(1 + a)",  "1/(1 + a)",                         lambda mp, a: mp.log1p(a))
 sqrt    = Op("sqrt",    "√",    1, F.sqrt,       lambda a, out: (div(0.5, out),),                            "√a",          "1/(2√a)",                           lambda mp, a: mp.sqrt(a))
-tanh    = Op("tanh",    "tanh", 1, math.tanh,    lambda a, out: (1.0 - out * out,),                          "tanh a",      "1 − tanh² a",                       lambda mp, a: mp.tanh(a))
-sigmoid = Op("sigmoid", "σ",    1, F.sigmoid,    lambda a, out: (out * (1.0 - out),),                        "σ(a)",        "σ(a)·(1 − σ(a))",                   lambda mp, a: 1 / (1 + mp.exp(-a)))
-relu    = Op("relu",    "ReLU", 1, F.relu,       lambda a, out: (F.step(_data(a)),),                         "max(a, 0)",   "1 if a > 0 else 0",                 lambda mp, a: a if a > 0 else mp.zero)
+tanh    = Op("tanh",    "tanh", 1, math.tanh,    lambda a, out: (4.0 * sigmoid(2.0 * a) * sigmoid(-2.0 * a),), "tanh a",  "1 − tanh² a = 4σ(2a)σ(−2a)",        lambda mp, a: mp.tanh(a))
+sigmoid = Op("sigmoid", "σ",    1, F.sigmoid,    lambda a, out: (out * sigmoid(-a),),                        "σ(a)",        "σ(a)·(1 − σ(a)) = σ(a)·σ(−a)",      lambda mp, a: 1 / (1 + mp.exp(-a)))
+relu    = Op("relu",    "ReLU", 1, F.relu,       lambda a, out: (F.step(_data(a)),),                         "max(a, 0)",   "1 if a > 0 else 0",                 lambda mp, a: a if a > 0 else mp.mpf(0))
 absval  = Op("abs",     "abs",  1, abs,          lambda a, out: (F.sign(_data(a)),),                         "|a|",         "sign a (0 at 0)",                   lambda mp, a: mp.fabs(a))
 sin     = Op("sin",     "sin",  1, F.sin,        lambda a, out: (cos(a),),                                   "sin a",       "cos a",                             lambda mp, a: mp.sin(a))
 cos     = Op("cos",     "cos",  1, F.cos,        lambda a, out: (-sin(a),),                                  "cos a",       "−sin a",                            lambda mp, a: mp.cos(a))

@@ -103,23 +103,30 @@ def binary_cross_entropy_with_logits(logits: Sequence[Output], targets: Sequence
     return mean(losses)
 
 
-def logsumexp(logits: Sequence[Value]) -> Value:
-    """``log Σ e^zᵢ``, computed as ``z_k + log1p(Σ_{i≠k} e^(zᵢ - z_k))`` with ``z_k`` the
-    largest logit: no exponential overflows, and the result keeps full precision when one
-    logit dominates. Raises ``ValueError`` for an empty list."""
+def _logsumexp_parts(logits: Sequence[Value]) -> tuple[Value, Value | None]:
+    """``(z_k, tail)`` with ``log Σ e^zᵢ = z_k + tail``: ``z_k`` the largest logit and
+    ``tail = log1p(Σ_{i≠k} e^(zᵢ - z_k))`` (``None`` for a single logit). Kept apart so that
+    callers can subtract from ``z_k`` before adding the tail, losing no digits of it."""
     if len(logits) == 0:
         raise ValueError("logsumexp of an empty list of logits")
     k = max(range(len(logits)), key=lambda i: logits[i].data)
     others = [(z - logits[k]).exp() for i, z in enumerate(logits) if i != k]
-    if not others:
-        return logits[k]
-    return logits[k] + engine.sum(others).log1p()
+    return logits[k], (engine.sum(others).log1p() if others else None)
+
+
+def logsumexp(logits: Sequence[Value]) -> Value:
+    """``log Σ e^zᵢ``, computed as ``z_k + log1p(Σ_{i≠k} e^(zᵢ - z_k))`` with ``z_k`` the
+    largest logit: no exponential overflows, and the result keeps full precision when one
+    logit dominates. Raises ``ValueError`` for an empty list."""
+    top, tail = _logsumexp_parts(logits)
+    return top if tail is None else top + tail
 
 
 def log_softmax(logits: Sequence[Value]) -> list[Value]:
-    """``zᵢ - log Σⱼ e^zⱼ`` for one sample's logits (stable; see :func:`logsumexp`)."""
-    lse = logsumexp(logits)
-    return [z - lse for z in logits]
+    """``zᵢ - log Σⱼ e^zⱼ`` for one sample's logits, as ``(zᵢ - z_k) - log1p(…)`` (see
+    :func:`logsumexp`), so the largest logit's log-probability keeps every digit."""
+    top, tail = _logsumexp_parts(logits)
+    return [z - top if tail is None else (z - top) - tail for z in logits]
 
 
 def softmax(logits: Sequence[Value]) -> list[Value]:
@@ -169,5 +176,6 @@ def cross_entropy(logits: Sequence[Value] | Sequence[Sequence[Value]],
         index = int(t)
         if not 0 <= index < len(z):
             raise ValueError(f"cross_entropy: class index {t!r} is out of range for {len(z)} logits")
-        losses.append(logsumexp(z) - z[index])
+        top, tail = _logsumexp_parts(z)  # (z_k − z_t) + tail: no large number cancels the tail
+        losses.append(top - z[index] if tail is None else (top - z[index]) + tail)
     return mean(losses)

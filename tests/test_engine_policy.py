@@ -421,3 +421,19 @@ def test_a_numpy_array_operand_is_rejected_on_either_side() -> None:
         with pytest.raises(TypeError, match="got ndarray"):
             product()
     assert (np.float64(2.0) * Value(3.0)).data == 6.0  # a numpy scalar is a number
+
+
+@pytest.mark.parametrize("x", [15.625, -15.625, 20.0, 35.0])
+def test_tanh_and_sigmoid_derivatives_keep_full_precision_in_the_tails(x: float) -> None:
+    # 1 − tanh²(x) computed from the rounded tanh(x) ≈ 1 loses most digits (a relative error
+    # of 7e-5 at x = 15.625); 4σ(2x)σ(−2x) and σ(x)σ(−x) keep them all.
+    import mpmath
+
+    mpmath.mp.dps = 50
+    t, s = Value(x), Value(x)
+    t.tanh().backward()
+    s.sigmoid().backward()
+    sech2 = mpmath.sech(x) ** 2
+    sig = 1 / (1 + mpmath.exp(-x))
+    assert t.grad == pytest.approx(float(sech2), rel=1e-13, abs=0.0)
+    assert s.grad == pytest.approx(float(sig * (1 - sig)), rel=1e-13, abs=0.0)
