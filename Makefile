@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint fuzz mutants clean
 
 # PYTHONWARNINGS=ignore: setuptools warns about every editable install; the install is fine.
 $(STAMP): pyproject.toml
@@ -27,6 +27,14 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Property tests at 10,000+ examples each (the long hypothesis profile): minutes, not seconds.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q tests/test_gradcheck.py tests/test_strategies.py
+
+# Plant faults in every op and show that gradcheck catches, shrinks and blames each one.
+mutants: $(STAMP)
+	$(BIN)/python tests/mutants.py
 
 bench: $(STAMP)
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[bench]'

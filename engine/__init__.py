@@ -11,6 +11,7 @@ The op table (``engine.OPS``) defines every op once, forward and local derivativ
 side; see :mod:`engine.value`.
 """
 
+from engine.gradcheck import GradcheckReport, gradcheck
 from engine.value import (
     OPS,
     Op,
@@ -25,9 +26,11 @@ from engine.value import (
 from engine.value import sum_values as sum  # noqa: F401  (engine.sum, like torch.sum; not in __all__ so "import *" keeps the builtin)
 
 __all__ = [
+    "GradcheckReport",
     "OPS",
     "Op",
     "Value",
+    "gradcheck",
     "is_grad_enabled",
     "maximum",
     "minimum",

@@ -117,10 +117,14 @@ def _data(x: Operand) -> float:
 
 
 def _pow_derivative(a: Any, b: Any, out: Any) -> tuple[Any, Any]:
-    # d/da a**b = b·a**(b-1), defined as 0 where b == 0 (so d/dx x**0 is 0 even at x = 0);
-    # d/db a**b = a**b·log(a), defined as 0 where a == 0 and b >= 0.  (PyTorch's pow_backward)
-    da = 0.0 if _data(b) == 0.0 else b * power(a, b - 1.0)
-    db = 0.0 if _data(a) == 0.0 and _data(b) >= 0.0 else out * log(a)
+    # d/da a**b = b·a**(b-1), defined as 0 where b == 0 (so d/dx x**0 is 0 even at x = 0, where
+    # 0·0**-1 would be nan); d/db a**b = a**b·log(a), defined as 0 where a == 0 and b >= 0
+    # (PyTorch's pow_backward). PyTorch masks every b == 0, which also drops the b-dependence of
+    # the first term on the create_graph path; we mask only where b·a**(b-1) is not 0 by itself
+    # (a = 0 or nan), so second derivatives through b stay right.
+    a_, b_ = _data(a), _data(b)
+    da = 0.0 if b_ == 0.0 and (a_ == 0.0 or a_ != a_) else b * power(a, b - 1.0)
+    db = 0.0 if a_ == 0.0 and b_ >= 0.0 else out * log(a)
     return da, db
 
 

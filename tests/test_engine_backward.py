@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import math
 import pickle
 import sys
 import tracemalloc
@@ -457,3 +458,16 @@ def test_a_dropped_graph_is_freed_by_reference_counting_alone() -> None:
     assert built - base > 5_000_000, "the graph should take megabytes"
     assert after - base < 500_000, f"{after - base} bytes still held after dropping the graph"
     assert found == 0, f"gc found {found} unreachable objects: the graph had reference cycles"
+
+
+def test_second_derivative_through_an_exponent_at_zero() -> None:
+    # f(t) = (3 + t)**t = exp(g), g = t·ln(3 + t): g' = ln(3 + t) + t/(3 + t),
+    # g'' = 1/(3 + t) + 3/(3 + t)²; at t = 0: f'' = f·(g'' + g'²) = 2/3 + ln²3 = 1.8736156...
+    # (Masking d/da a**b = b·a**(b−1) to a constant 0 wherever b == 0 loses the 1/3 from g''.)
+    t = Value(0.0)
+    ((3 + t) ** t).backward(create_graph=True)
+    first = t.grad
+    assert first.data == pytest.approx(math.log(3.0), rel=1e-15)
+    t.grad = 0.0
+    first.backward()
+    assert t.grad == pytest.approx(2 / 3 + math.log(3.0) ** 2, rel=1e-14)

@@ -1,0 +1,166 @@
+"""gradcheck: its numbers on hand-worked cases, kinks, the exact reference, blame, and no false
+failure on random domain-safe expressions and graphs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from engine import Value, gradcheck, maximum
+from engine.testing import expressions, graphs, points
+from tests.mutants import planted
+
+PROPERTY = settings(deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def examples(scale: float) -> settings:
+    """The loaded profile's example count (dev, ci, or long for ``make fuzz``), scaled."""
+    return settings(PROPERTY, max_examples=max(10, int(settings.default.max_examples * scale)))
+
+
+def test_a_product_by_hand() -> None:
+    report = gradcheck(lambda x, y: x * y, [Value(3.0, "w"), Value(4.0, "b")])
+    assert report.ok and [r.name for r in report.rows] == ["w", "b"]
+    w, b = report.rows
+    assert (w.value, w.engine, b.value, b.engine) == (3.0, 4.0, 4.0, 3.0)  # ∂(wb)/∂w = b, ∂/∂b = w
+    assert w.reference == pytest.approx(4.0, rel=1e-12, abs=0.0) and w.error <= w.tolerance
+    assert [c.ok for c in report.checks] == [True, True, True]
+    assert report.summary() == "OK: 2 derivatives agree"
+    assert "∂f/∂w" in str(report) and "<table>" in report._repr_html_()
+
+
+def test_the_exact_reference_against_known_derivatives() -> None:
+    report = gradcheck(lambda x, y: x.sin() * y.exp(), [0.5, 0.25], reference="exact")
+    # ∂/∂x sin(x)e^y = cos(x)e^y, ∂/∂y = sin(x)e^y
+    assert report.rows[0].reference == pytest.approx(math.cos(0.5) * math.exp(0.25), rel=1e-15, abs=0.0)
+    assert report.rows[1].reference == pytest.approx(math.sin(0.5) * math.exp(0.25), rel=1e-15, abs=0.0)
+    assert report.ok and report.reference == "mpmath, 50 digits"
+
+
+def test_second_derivatives_by_hand() -> None:
+    cube = gradcheck(lambda x: x**3, [2.0], order=2)
+    hessian = [r for r in cube.rows if r.order == 2]
+    assert [(r.name, r.engine) for r in hessian] == [("x0²", 12.0)]  # d²/dx² x³ = 6x = 12
+    assert hessian[0].reference == pytest.approx(12.0, rel=1e-6, abs=0.0) and cube.ok
+    mixed = gradcheck(lambda x, y: x * y * y, [1.5, 2.0], order=2, reference="exact")
+    entries = {r.name: (r.engine, r.reference) for r in mixed.rows if r.order == 2}
+    # ∂²/∂x² = 0, ∂²/∂x∂y = 2y = 4, ∂²/∂y² = 2x = 3
+    assert entries == {"x0²": (0.0, 0.0), "x0, x1": (4.0, pytest.approx(4.0, rel=1e-15, abs=0.0)),
+                       "x1²": (3.0, pytest.approx(3.0, rel=1e-15, abs=0.0))}
+
+
+@pytest.mark.parametrize(("f", "x", "sides"), [
+    (lambda x: x.relu(), [0.0], (0.0, 1.0)),
+    (lambda x: abs(x), [0.0], (-1.0, 1.0)),
+])
+@pytest.mark.parametrize("reference", ["central", "exact"])
+def test_a_kink_is_reported_not_failed(f, x, sides, reference) -> None:  # type: ignore[no-untyped-def]
+    report = gradcheck(f, x, reference=reference)
+    row = report.rows[0]
+    assert row.status == "kink" and report.ok
+    assert f"one-sided derivatives {sides[0]:.6g} and {sides[1]:.6g}" in row.note
+    assert row.engine == 0.0  # PyTorch's convention at the kink, inside the one-sided range
+
+
+def test_a_tie_in_maximum_is_a_kink_on_both_inputs() -> None:
+    report = gradcheck(lambda x, y: maximum(x, y), [1.0, 1.0])
+    assert [(r.status, r.engine) for r in report.rows] == [("kink", 0.5), ("kink", 0.5)]
+
+
+def test_a_tiny_gradient_is_still_checked() -> None:
+    # d/dx (1e-20·x) = 1e-20: below PyTorch gradcheck's atol of 1e-5, but checked here.
+    assert gradcheck(lambda x: x * 1e-20, [1.0]).ok
+    with planted("mul", "scaled"):
+        report = gradcheck(lambda x: x * 1e-20, [1.0])
+    assert not report.ok and report.rows[0].engine == pytest.approx(1.001e-20, rel=1e-12, abs=0.0)
+
+
+@pytest.mark.parametrize("reference", ["central", "exact"])
+def test_a_wrong_local_derivative_is_blamed_on_its_op_and_node(reference: str) -> None:
+    with planted("tanh", "scaled"):
+        report = gradcheck(lambda x, y: (x * y).tanh() + x.log(), [2.0, 0.5], reference=reference)
+    assert not report.ok and report.failed_orders == [1]
+    blame = report.blames[0]
+    assert (blame.kind, blame.culprit, blame.node) == ("local derivative", "tanh", "%3")
+    # tanh'(1) = 1 − tanh²(1) = 0.419974; the fault multiplies it by 1.001
+    assert "tanh at node %3, input 1: engine 0.420394, expected 0.419974" in blame.message
+    with pytest.raises(AssertionError, match="blame: tanh at node %3"):
+        report.raise_if_failed()
+
+
+def test_faults_of_the_backward_pass_are_blamed_on_it() -> None:
+    with planted("mul", "assign"):
+        report = gradcheck(lambda x: x * x + x, [1.5])
+    assert report.blames[0].kind == "accumulation" and report.blames[0].culprit == "backward pass"
+    # d/dx (x² + x) = 2x + 1 = 4 at 1.5; assigning instead of adding keeps one contribution
+    assert report.failed_orders == [1] and report.rows[0].engine != 4.0
+    with planted("tanh", "upstream"):
+        report = gradcheck(lambda x: x.tanh() * 3.0, [0.5])
+    assert report.blames[0].kind == "upstream" and report.blames[0].culprit == "tanh"
+    assert {c.name for c in report.checks if not c.ok} == {"upstream gradient", "zero upstream gradient"}
+
+
+def test_a_wrong_second_order_rule_is_blamed_at_order_2() -> None:
+    from engine import OPS
+
+    tanh = OPS["tanh"]
+    original = tanh.derivative
+    # the right number on floats, but a constant (no graph) on the create_graph path
+    tanh.derivative = lambda a, out: ((1.0 - out.data**2) if isinstance(out, Value) else original(a, out)[0],)
+    try:
+        report = gradcheck(lambda x: x.tanh(), [0.7], order=2)
+    finally:
+        tanh.derivative = original
+    assert report.failed_orders == [2] and report.blames[0].kind == "second order"
+    assert report.blames[0].culprit == "tanh" and "second order" in report.summary()
+
+
+def test_a_built_graph_can_be_checked() -> None:
+    x, y = Value(2.0, "x"), Value(3.0, "y")
+    root = (x * y + x.sin()).tanh()
+    report = gradcheck(root, [x, y])
+    assert report.ok and [r.name for r in report.rows] == ["x", "y"]
+    assert (x.data, y.data) == (2.0, 3.0)  # left as it was
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="reference must be"):
+        gradcheck(lambda x: x, [1.0], reference="numeric")
+    with pytest.raises(ValueError, match="order must be 1 or 2"):
+        gradcheck(lambda x: x, [1.0], order=3)
+    with pytest.raises(ValueError, match="at least one input"):
+        gradcheck(lambda: Value(1.0), [])
+    with pytest.raises(TypeError, match="must return a Value"):
+        gradcheck(lambda x: 1.0, [1.0])  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError, match="rtol must be"):
+        gradcheck(lambda x: x, [1.0], rtol=-1.0)
+
+
+@examples(4)
+@given(case=expressions(max_leaves=6).flatmap(points))
+def test_no_false_failure_on_random_expressions(case) -> None:  # type: ignore[no-untyped-def]
+    expr, x = case
+    gradcheck(expr.function, x, name=str(expr)).raise_if_failed()
+
+
+@examples(2)
+@given(case=graphs(max_nodes=6).flatmap(points))
+def test_no_false_failure_on_random_graphs_with_shared_nodes(case) -> None:  # type: ignore[no-untyped-def]
+    expr, x = case
+    gradcheck(expr.function, x, name=str(expr)).raise_if_failed()
+
+
+@examples(1)
+@given(case=expressions(max_leaves=5).flatmap(points))
+def test_no_false_failure_at_second_order(case) -> None:  # type: ignore[no-untyped-def]
+    expr, x = case
+    gradcheck(expr.function, x, name=str(expr), order=2).raise_if_failed()
+
+
+@examples(0.5)
+@given(case=expressions(max_leaves=5).flatmap(points))
+def test_no_false_failure_against_the_exact_reference(case) -> None:  # type: ignore[no-untyped-def]
+    expr, x = case
+    gradcheck(expr.function, x, name=str(expr), reference="exact").raise_if_failed()
