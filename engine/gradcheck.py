@@ -141,9 +141,15 @@ class GradcheckReport:
     def summary(self) -> str:
         """One line: the verdict and the first blame."""
         if self.ok:
-            kinks = sum(r.status == "kink" for r in self.rows)
-            return (f"OK: {sum(r.status == 'ok' for r in self.rows)} derivatives agree"
-                    + (f", {kinks} at a kink (not differentiable here)" if kinks else ""))
+            counts = {status: sum(r.status == status for r in self.rows)
+                      for status in ("ok", "kink", "skipped")}
+            parts = [f"{counts['ok']} derivative{'s agree' if counts['ok'] != 1 else ' agrees'}"
+                     if counts["ok"] or not counts["kink"] else "no derivative to compare"]
+            if counts["kink"]:
+                parts.append(f"{counts['kink']} at a kink (not differentiable here)")
+            if counts["skipped"]:
+                parts.append(f"{counts['skipped']} skipped (not finite)")
+            return "OK: " + ", ".join(parts)
         failed = [r for r in self.rows if r.status == "FAIL"]
         parts = []
         if failed:

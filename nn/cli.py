@@ -1,4 +1,4 @@
-"""The ``valuegrad`` command (also ``python -m nn``).
+"""The ``valuegrad`` command (also ``python -m nn``): ``train`` and ``check``.
 
 ``valuegrad train --dataset iris`` trains an MLP and writes, into ``--out``: the model
 (``model.json``, a checkpoint rewritten atomically after every epoch), the per-epoch history
@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from engine import gradcheck
+from engine.parse import ExpressionError, function_names, parse_expression
 from nn.data import (
     Dataset,
     Standardizer,
@@ -105,7 +107,45 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where model.json, history.csv and the plots go")
     train.add_argument("--resume", action="store_true", help="continue from DIR/model.json up to --epochs")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    check = commands.add_parser(
+        "check", help="check an expression's gradients (gradcheck)",
+        description="Build an expression's graph, run backward, and check every gradient against an "
+                    "independent reference (engine.gradcheck). Exit status 0 when all agree, 1 when "
+                    "not, 2 for bad input.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    check.add_argument("expression", help='e.g. "log(x) * sin(y)"; functions: ' + ", ".join(function_names()))
+    check.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", dest="assignments",
+                       help="the value of each variable, e.g. --set x=2 y=1")
+    check.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also second derivatives")
+    check.add_argument("--reference", choices=("central", "exact"), default="central",
+                       help="central differences, or a 50-digit mpmath replay of the graph")
     return parser
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """``valuegrad check``: print the gradcheck report; 0 if it passes, 1 if not."""
+    values: dict[str, float] = {}
+    for assignment in args.assignments:
+        name, sep, text = assignment.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--set takes NAME=VALUE, got {assignment!r}")
+        try:
+            values[name.strip()] = float(text)
+        except ValueError:
+            raise UsageError(f"--set {name}: {text!r} is not a number") from None
+    try:
+        parsed = parse_expression(args.expression, values)
+    except ExpressionError as e:
+        raise UsageError(str(e)) from None  # (with the caret lines that point at the fault)
+    if not parsed.leaves:
+        raise UsageError("the expression has no variable to differentiate by")
+    try:
+        report = gradcheck(parsed.root, list(parsed.leaves.values()), order=args.order,
+                           reference=args.reference, name=args.expression)
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    print(report)
+    return 0 if report.ok else 1
 
 
 RUN_OPTIONS = ("dataset", "csv", "target", "hidden", "activation", "init", "loss", "optimizer", "lr",
@@ -301,7 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "train":
             return train_command(args, _explicit(args, parser))
-        raise UsageError("say which command to run: train (valuegrad train --help lists its options)")
+        if args.command == "check":
+            return check_command(args)
+        raise UsageError("say which command to run: train or check (valuegrad COMMAND --help)")
     except UsageError as e:
         command = " ".join(["valuegrad", *(a for a in (argv or sys.argv[1:])[:1])])
         print(f"{command}: error: {e}", file=sys.stderr)
