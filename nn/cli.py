@@ -1,4 +1,4 @@
-"""The ``valuegrad`` command (also ``python -m nn``): ``train`` and ``check``.
+"""The ``valuegrad`` command (also ``python -m nn``): ``train``, ``check`` and ``draw``.
 
 ``valuegrad train --dataset iris`` trains an MLP and writes, into ``--out``: the model
 (``model.json``, a checkpoint rewritten atomically after every epoch), the per-epoch history
@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine import gradcheck
+from engine import Value, gradcheck
+from engine import sum as engine_sum
 from engine.parse import ExpressionError, function_names, parse_expression
 from nn.data import (
     Dataset,
@@ -119,13 +120,28 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also second derivatives")
     check.add_argument("--reference", choices=("central", "exact"), default="central",
                        help="central differences, or a 50-digit mpmath replay of the graph")
+    drawing = commands.add_parser(
+        "draw", help="draw an expression's (or a saved model's) graph after backward",
+        description="Draw the computation graph of an expression, or of a saved model on one input, "
+                    "with every value's data and gradient after backward().",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    what = drawing.add_mutually_exclusive_group(required=True)
+    what.add_argument("expression", nargs="?", help='e.g. "tanh(w*x + b)"')
+    what.add_argument("--model", type=Path, metavar="PATH", help="a model.json written by valuegrad train")
+    drawing.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", dest="assignments",
+                         help="the value of each variable of the expression")
+    drawing.add_argument("--input", metavar="X1,X2,...", help="--model: the input (default: zeros)")
+    drawing.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                         help="where to write: .svg, .png or .dot")
+    drawing.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
+                         help="left to right, or top to bottom")
+    drawing.add_argument("--grad-colors", action="store_true", help="colour values by their gradient")
     return parser
 
 
-def check_command(args: argparse.Namespace) -> int:
-    """``valuegrad check``: print the gradcheck report; 0 if it passes, 1 if not."""
+def _assignments(pairs: list[str]) -> dict[str, float]:
     values: dict[str, float] = {}
-    for assignment in args.assignments:
+    for assignment in pairs:
         name, sep, text = assignment.partition("=")
         if not sep or not name:
             raise UsageError(f"--set takes NAME=VALUE, got {assignment!r}")
@@ -133,10 +149,57 @@ def check_command(args: argparse.Namespace) -> int:
             values[name.strip()] = float(text)
         except ValueError:
             raise UsageError(f"--set {name}: {text!r} is not a number") from None
+    return values
+
+
+def _parse(text: str, values: dict[str, float]) -> Any:
     try:
-        parsed = parse_expression(args.expression, values)
+        return parse_expression(text, values)
     except ExpressionError as e:
         raise UsageError(str(e)) from None  # (with the caret lines that point at the fault)
+
+
+def draw_command(args: argparse.Namespace) -> int:
+    """``valuegrad draw``: backward, then draw the graph to ``--output``."""
+    from engine.draw import draw
+
+    if args.model is not None:
+        try:
+            document = read_model_document(args.model)
+            model = MLP.from_document(document)
+        except (OSError, ValueError) as e:
+            raise UsageError(str(e)) from None
+        try:
+            x = [float(v) for v in args.input.split(",")] if args.input else [0.0] * model.nin
+        except ValueError:
+            raise UsageError(f"--input takes numbers separated by commas, got {args.input!r}") from None
+        try:
+            outputs = model([Value(v, f"x{i}") for i, v in enumerate(x)])
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        root = outputs[0] if len(outputs) == 1 else engine_sum(outputs)
+        root.backward()
+        parameters = model.parameters()
+        title = f"{model} on input {', '.join(f'{v:g}' for v in x)}"
+    else:
+        parsed = _parse(args.expression, _assignments(args.assignments))
+        root = parsed.root
+        root.backward()
+        parameters = []
+        title = args.expression
+    try:
+        graph = draw(root, rankdir=args.rankdir, grad_colors=args.grad_colors, parameters=parameters,
+                     title=title)
+        path = graph.save_as(args.output)
+    except (ValueError, RuntimeError, ImportError, OSError) as e:
+        raise UsageError(str(e)) from None
+    print(f"wrote {path}")
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """``valuegrad check``: print the gradcheck report; 0 if it passes, 1 if not."""
+    parsed = _parse(args.expression, _assignments(args.assignments))
     if not parsed.leaves:
         raise UsageError("the expression has no variable to differentiate by")
     try:
@@ -343,7 +406,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return train_command(args, _explicit(args, parser))
         if args.command == "check":
             return check_command(args)
-        raise UsageError("say which command to run: train or check (valuegrad COMMAND --help)")
+        if args.command == "draw":
+            return draw_command(args)
+        raise UsageError("say which command to run: train, check or draw (valuegrad COMMAND --help)")
     except UsageError as e:
         command = " ".join(["valuegrad", *(a for a in (argv or sys.argv[1:])[:1])])
         print(f"{command}: error: {e}", file=sys.stderr)

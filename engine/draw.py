@@ -1,0 +1,266 @@
+"""Drawing computation graphs with Graphviz, and stepping through the forward and backward pass.
+
+    >>> from engine import Value
+    >>> from engine.draw import draw
+    >>> w, x, b = Value(-3.0, "w"), Value(2.0, "x"), Value(6.88, "b")
+    >>> y = (w * x + b).tanh()
+    >>> y.backward()
+    >>> graph = draw(y)            # a graphviz.Digraph: shows inline in Jupyter
+    >>> graph.save_as("neuron.svg")  # doctest: +SKIP
+
+Each value is a box with its label, data and gradient; each op is a small ellipse with the op's
+symbol from the op table (``+``, ``×``, ``tanh``, ``ReLU``, ``**2``). A value used twice is
+drawn once, with two edges. Inputs and constants, parameters, and computed values are filled
+differently and a legend says how. The DOT source is deterministic: nodes are named by their
+position in topological order, never by ``id()``, so the same graph gives the same bytes.
+
+Rendering needs Graphviz: a system ``dot`` when there is one, else the ``graphviz-pure``
+program from PyPI (installed with valuegrad's ``draw`` extra). Building the DOT source needs
+only the ``graphviz`` Python package.
+
+Reference: micrograd's ``draw_dot`` (records for values, ellipses for ops, left to right);
+the Graphviz DOT language (graphviz.org/doc/info/lang.html).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from engine.value import Value, topological_order
+
+FORMATS = ("svg", "png", "dot", "gv")
+_FILL = {"input": "#eeeeee", "parameter": "#fff2cc", "computed": "#ffffff"}
+
+
+def _graphviz() -> Any:
+    try:
+        import graphviz
+    except ImportError:
+        raise ImportError("drawing needs the graphviz package: pip install 'valuegrad[draw]'") from None
+    return graphviz
+
+
+def renderer() -> str:
+    """The Graphviz program used to render: ``dot`` on the PATH, else ``graphviz-pure``
+    (next to this Python, as pip installs it, or on the PATH).
+
+    Raises:
+        RuntimeError: neither is installed; the message says how to install one.
+    """
+    candidates = [shutil.which("dot"), shutil.which("graphviz-pure"),
+                  str(Path(sys.prefix) / "bin" / "graphviz-pure"),
+                  str(Path(sys.executable).parent / "graphviz-pure")]
+    for path in candidates:
+        if path and os.access(path, os.X_OK):
+            return path
+    raise RuntimeError("rendering a drawing needs Graphviz: pip install graphviz-pure (or "
+                       "'valuegrad[draw]'), or install your system's graphviz package (it provides 'dot')")
+
+
+def render(source: str, fmt: str) -> bytes:
+    """Lay out DOT ``source`` and return the image in ``fmt`` (``svg``, ``png``; ``dot``/``gv``
+    give the source itself).
+
+    Raises:
+        ValueError: an unknown format. RuntimeError: no Graphviz, or Graphviz failed.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown drawing format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt in ("dot", "gv"):
+        return source.encode("utf-8")
+    done = subprocess.run([renderer(), f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
+                          timeout=120)
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace")[:500]
+        raise RuntimeError(f"Graphviz could not render the drawing: {message}")
+    return done.stdout
+
+
+def save(source: str, path: str | os.PathLike[str]) -> Path:
+    """Render DOT ``source`` to ``path``, the format taken from its suffix (``.svg``, ``.png``,
+    ``.dot``); written atomically (a temporary file, then a rename). Returns the path.
+
+    Raises:
+        ValueError: a suffix that is not a known format. RuntimeError: no Graphviz.
+    """
+    path = Path(path)
+    data = render(source, path.suffix.lstrip(".").lower())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _number(x: Any, digits: int) -> str:
+    x = x.data if isinstance(x, Value) else x
+    return f"{x:.{digits}g}" if math.isfinite(x) else str(x)
+
+
+def _escape(text: str) -> str:
+    for ch in "\\{}|<>\"":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _folded_exponent(node: Value) -> Value | None:
+    """The exponent of ``a ** 2``: a constant that is drawn as part of the op (``**2``)."""
+    if node.op is not None and node.op.name == "pow":
+        exponent = node.parents[1]
+        if exponent.is_leaf and exponent.label is None and exponent is not node.parents[0]:
+            return exponent
+    return None
+
+
+def _op_symbol(node: Value) -> str:
+    assert node.op is not None
+    exponent = _folded_exponent(node)
+    return f"**{_number(exponent.data, 6)}" if exponent is not None else node.op.symbol
+
+
+def _diverging(grad: float, scale: float) -> str:
+    """Blue for negative, red for positive, white for 0; stronger for larger |grad| / scale."""
+    if not math.isfinite(grad) or scale <= 0:
+        return "#ffffff"
+    t = min(1.0, abs(grad) / scale)
+    faint = int(255 - 155 * t)
+    return f"#{faint:02x}{faint:02x}ff" if grad < 0 else f"#ff{faint:02x}{faint:02x}"
+
+
+def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: int = 4,
+         grad_colors: bool = False, highlight: Iterable[Value] = (), parameters: Iterable[Value] = (),
+         max_nodes: int = 250, title: str | None = None) -> Any:
+    """Draw the graph that ``root`` depends on.
+
+    Args:
+        root: the output Value.
+        rankdir: ``"LR"`` (left to right, default) or ``"TB"`` (top to bottom).
+        show_grad: show each value's ``grad`` (run ``backward()`` first).
+        digits: significant digits of data and gradients.
+        grad_colors: fill values by the sign and size of their gradient (blue negative, red
+            positive, white 0, relative to the largest |grad|; the legend gives the scale).
+        highlight: Values to draw with a thick red border (e.g. the node a check blames).
+        parameters: leaves to draw as parameters (e.g. ``model.parameters()``); other labelled
+            leaves are drawn as inputs.
+        max_nodes: the most values drawn; a larger graph keeps the ``max_nodes`` values
+            nearest the output and says how many it left out.
+        title: a caption above the drawing.
+
+    Returns:
+        A ``Drawing`` (a ``graphviz.Digraph``): ``.source`` is the DOT text, it shows inline
+        in Jupyter, and ``.save_as(path)`` writes SVG, PNG or DOT.
+
+    Raises:
+        ValueError: an unknown ``rankdir``, ``digits < 1`` or ``max_nodes < 1``.
+        ImportError: the graphviz package is not installed.
+    """
+    if rankdir not in ("LR", "TB"):
+        raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
+    if digits < 1 or max_nodes < 1:
+        raise ValueError("digits and max_nodes must be >= 1")
+    order = topological_order(root)
+    folded = {e for e in map(_folded_exponent, order) if e is not None}
+    order = [node for node in order if node not in folded]
+    shown = order[-max_nodes:]
+    index = {node: k for k, node in enumerate(order)}
+    visible = set(shown)
+    params = set(parameters)
+    marked = set(highlight)
+    scale = max((abs(_grad(n)) for n in shown if math.isfinite(_grad(n))), default=0.0)
+
+    graph = _drawing_class()(name="valuegrad", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
+                                                  "fontsize": "11", "nodesep": "0.25", "ranksep": "0.35"},
+                    node_attr={"fontname": "Helvetica", "fontsize": "10"}, edge_attr={"arrowsize": "0.6"})
+    if title:
+        graph.attr(label=title, labelloc="t")
+    for node in shown:
+        k = index[node]
+        kind = ("parameter" if node in params else "input") if node.op is None else "computed"
+        fields = [_escape(node.label)] if node.label else []
+        fields.append(f"data {_number(node.data, digits)}")
+        if show_grad:
+            fields.append(f"grad {_number(_grad(node), digits)}")
+        fill = _diverging(_grad(node), scale) if grad_colors else _FILL[kind]
+        attrs = {"shape": "record", "style": "filled" + (",bold" if node in marked else ""),
+                 "fillcolor": fill, "label": "{ " + " | ".join(fields) + " }"}
+        if kind == "parameter" and not grad_colors:
+            attrs["style"] += ",rounded"
+        if node in marked:
+            attrs.update(color="#cf222e", penwidth="3")
+        graph.node(f"v{k}", **attrs)
+        if node.op is not None:
+            graph.node(f"o{k}", label=_escape(_op_symbol(node)), shape="ellipse", style="filled",
+                       fillcolor="#dde8f5", width="0.3", height="0.3", margin="0.02")
+            graph.edge(f"o{k}", f"v{k}")
+            for parent in node.parents:
+                if parent in visible:
+                    graph.edge(f"v{index[parent]}", f"o{k}")
+    hidden = len(order) - len(shown)
+    _legend(graph, grad_colors, scale, hidden, digits)
+    return graph
+
+
+def _grad(node: Value) -> float:
+    g = node.grad
+    return g.data if isinstance(g, Value) else float(g)
+
+
+def _legend(graph: Any, grad_colors: bool, scale: float, hidden: int, digits: int) -> None:
+    rows = ["<TR><TD COLSPAN=\"2\"><B>legend</B></TD></TR>"]
+    if grad_colors:
+        rows.append(f"<TR><TD BGCOLOR=\"{_diverging(-scale, scale)}\">grad −{_number(scale, digits)}</TD>"
+                    f"<TD BGCOLOR=\"{_diverging(scale, scale)}\">grad +{_number(scale, digits)}</TD></TR>")
+    else:
+        for kind, text in (("input", "input or constant"), ("parameter", "parameter"),
+                           ("computed", "computed")):
+            rows.append(f"<TR><TD BGCOLOR=\"{_FILL[kind]}\"> </TD><TD ALIGN=\"LEFT\">{text}</TD></TR>")
+    rows.append("<TR><TD BGCOLOR=\"#dde8f5\">op</TD><TD ALIGN=\"LEFT\">an op from the op table</TD></TR>")
+    if hidden:
+        rows.append(f"<TR><TD COLSPAN=\"2\">{hidden} values nearer the inputs not drawn "
+                    f"(max_nodes)</TD></TR>")
+    table = ("<<TABLE BORDER=\"0\" CELLBORDER=\"1\" CELLSPACING=\"0\" CELLPADDING=\"3\">"
+             + "".join(rows) + "</TABLE>>")
+    graph.node("legend", label=table, shape="plaintext", fontsize="9")
+
+
+_DRAWING: Any = None
+
+
+def _drawing_class() -> Any:
+    """``Drawing``, made on first use so that importing this module needs no graphviz."""
+    global _DRAWING
+    if _DRAWING is None:
+        graphviz = _graphviz()
+
+        class Drawing(graphviz.Digraph):  # type: ignore[name-defined]
+            """A ``graphviz.Digraph`` that renders with :func:`renderer` (a system ``dot`` or
+            ``graphviz-pure``) in Jupyter and in :meth:`save_as`."""
+
+            def save_as(self, path: str | os.PathLike[str]) -> Path:
+                """Write the drawing to ``path`` (``.svg``, ``.png`` or ``.dot``), atomically."""
+                return save(self.source, path)
+
+            def _repr_image_svg_xml(self) -> str:
+                return render(self.source, "svg").decode("utf-8")
+
+            def _repr_image_png(self) -> bytes:
+                return render(self.source, "png")
+
+        _DRAWING = Drawing
+    return _DRAWING
