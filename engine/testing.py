@@ -157,8 +157,9 @@ def _text(e: Expr, names: dict[int, str], parent: int = 0) -> str:
     if e.var is not None:
         return f"x{e.var}"
     if e.op is None:
-        return _constant_text(e.const)
-    args = [a for a in e.args]
+        text = _constant_text(e.const)  # a negative constant binds like unary minus: (-1)**2
+        return f"({text})" if text.startswith("-") and _PRECEDENCE["neg"] < parent else text
+    args = list(e.args)
     if e.op in INFIX:
         symbol = INFIX[e.op]
         prec = _PRECEDENCE[symbol]
@@ -366,18 +367,8 @@ def points(expr: Expr, low: float = -2.0, high: float = 2.0) -> st.SearchStrateg
 
 def near_kink(node: Value, distance: float = 1e-3) -> bool:
     """True when ``node``'s op is not differentiable within ``distance`` (relative) of its
-    operands: relu or abs near 0, maximum or minimum near a tie. Found numerically from the
-    op's forward function, so it holds for any op of the table."""
-    from engine.gradcheck import _central_first  # one definition of "not differentiable here"
+    operands: relu or abs near 0, maximum or minimum near a tie (see
+    :func:`engine.gradcheck.at_kink`, found numerically from the op's forward function)."""
+    from engine.gradcheck import at_kink
 
-    op = node.op
-    if op is None:
-        return False
-    args = [p.data for p in node.parents]
-    for k, a in enumerate(args):
-        def along(t: float, k: int = k) -> float:
-            return op.forward(*(args[:k] + [t] + args[k + 1:]))
-
-        if _central_first(along, a, distance * max(1.0, abs(a))).kink:
-            return True
-    return False
+    return at_kink(node, distance)

@@ -164,3 +164,34 @@ def test_no_false_failure_at_second_order(case) -> None:  # type: ignore[no-unty
 def test_no_false_failure_against_the_exact_reference(case) -> None:  # type: ignore[no-untyped-def]
     expr, x = case
     gradcheck(expr.function, x, name=str(expr), reference="exact").raise_if_failed()
+
+
+def test_a_wrong_create_graph_path_is_blamed_on_its_op() -> None:
+    from engine import OPS
+
+    sin = OPS["sin"]
+    original = sin.derivative
+    # right on floats, 0.01 too large on the create_graph path
+    sin.derivative = lambda a, out: ((a.cos() + 0.01) if isinstance(a, Value) else math.cos(a),)
+    try:
+        report = gradcheck(lambda x: x.sin(), [0.7], order=2)
+    finally:
+        sin.derivative = original
+    assert [c.name for c in report.checks if not c.ok] == ["create_graph gradients"]
+    assert report.blames[0].culprit == "sin" and report.blames[0].kind == "second order"
+
+
+def test_nothing_checked_is_not_ok_and_a_graph_keeps_its_gradients() -> None:
+    report = gradcheck(lambda x: x * x, [math.nan])
+    assert not report.ok and report.summary().startswith("NOTHING CHECKED")
+    x, w = Value(2.0, "x"), Value(3.0, "w")
+    out = (x * w).tanh() + w * w
+    out.backward()
+    before = (x.grad, w.grad)
+    gradcheck(out, [x], order=2)
+    assert (x.grad, w.grad) == before
+
+
+def test_relu_products_at_zero_are_kinks_at_second_order() -> None:
+    report = gradcheck(lambda x, y: x.relu() * y.relu(), [0.0, 0.0], order=2)
+    assert report.ok and {r.status for r in report.rows if r.order == 2} == {"kink"}
