@@ -19,8 +19,9 @@ demo: $(STAMP)
 	$(BIN)/valuegrad train --dataset moons --samples 200 --noise 0.1 --hidden 16,16 --init micrograd \
 	    --loss hinge --optimizer sgd --lr 1.0 --schedule linear --weight-decay 2e-4 \
 	    --batch-size 200 --epochs 100 --seed 0 --out out/moons
-	$(BIN)/valuegrad draw "tanh(w*x + b)" --set w=-3 x=2 b=6.88 -o out/neuron.svg
-	@echo "demo: models, histories and plots are in out/iris/ and out/moons/; one neuron's graph is out/neuron.svg"
+	$(BIN)/valuegrad draw "tanh(w*x + b)" --set w=-3 x=2 b=6.88 -o out/neuron.svg --steps out/neuron_steps.html
+	@echo "demo: models, histories and plots are in out/iris/ and out/moons/;"
+	@echo "      one neuron's graph is out/neuron.svg, its backward pass step by step out/neuron_steps.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine nn tests benchmarks

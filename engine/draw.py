@@ -30,7 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,13 @@ def save(source: str, path: str | os.PathLike[str]) -> Path:
         ValueError: a suffix that is not a known format. RuntimeError: no Graphviz.
     """
     path = Path(path)
-    data = render(source, path.suffix.lstrip(".").lower())
+    return write_atomic(path, render(source, path.suffix.lstrip(".").lower()))
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so
+    readers see the old file or the new one, never half of one. Returns the path."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     try:
@@ -145,7 +151,8 @@ def _diverging(grad: float, scale: float) -> str:
 
 def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: int = 4,
          grad_colors: bool = False, highlight: Iterable[Value] = (), parameters: Iterable[Value] = (),
-         max_nodes: int = 250, title: str | None = None) -> Any:
+         max_nodes: int = 250, title: str | None = None, grads: Mapping[Value, float] | None = None,
+         highlight_edges: Iterable[tuple[Value, Value]] = ()) -> Any:
     """Draw the graph that ``root`` depends on.
 
     Args:
@@ -161,6 +168,10 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
         max_nodes: the most values drawn; a larger graph keeps the ``max_nodes`` values
             nearest the output and says how many it left out.
         title: a caption above the drawing.
+        grads: gradients to show instead of each node's ``.grad`` (a frame of
+            :func:`engine.steps.backward_steps`); nodes missing from it show 0.
+        highlight_edges: ``(parent, child)`` pairs whose edge into the child's op is drawn thick
+            and red (the edges carrying gradient in a backward step).
 
     Returns:
         A ``Drawing`` (a ``graphviz.Digraph``): ``.source`` is the DOT text, it shows inline
@@ -182,6 +193,13 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
     visible = set(shown)
     params = set(parameters)
     marked = set(highlight)
+    def _grad(node: Value) -> float:
+        if grads is not None:
+            return float(grads.get(node, 0.0))
+        g = node.grad
+        return g.data if isinstance(g, Value) else float(g)
+
+    hot_edges = set(highlight_edges)
     scale = max((abs(_grad(n)) for n in shown if math.isfinite(_grad(n))), default=0.0)
 
     graph = _drawing_class()(name="valuegrad", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
@@ -210,15 +228,11 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
             graph.edge(f"o{k}", f"v{k}")
             for parent in node.parents:
                 if parent in visible:
-                    graph.edge(f"v{index[parent]}", f"o{k}")
+                    hot = {"color": "#cf222e", "penwidth": "2.5"} if (parent, node) in hot_edges else {}
+                    graph.edge(f"v{index[parent]}", f"o{k}", **hot)
     hidden = len(order) - len(shown)
     _legend(graph, grad_colors, scale, hidden, digits)
     return graph
-
-
-def _grad(node: Value) -> float:
-    g = node.grad
-    return g.data if isinstance(g, Value) else float(g)
 
 
 def _legend(graph: Any, grad_colors: bool, scale: float, hidden: int, digits: int) -> None:

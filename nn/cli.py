@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     drawing.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
                          help="left to right, or top to bottom")
     drawing.add_argument("--grad-colors", action="store_true", help="colour values by their gradient")
+    drawing.add_argument("--steps", type=Path, metavar="FILE.html",
+                         help="also write the backward pass step by step, as one self-contained HTML page")
     return parser
 
 
@@ -191,9 +193,15 @@ def draw_command(args: argparse.Namespace) -> int:
         graph = draw(root, rankdir=args.rankdir, grad_colors=args.grad_colors, parameters=parameters,
                      title=title)
         path = graph.save_as(args.output)
+        written = [path]
+        if args.steps is not None:
+            from engine.stepper import Stepper
+
+            stepper = Stepper(root, rankdir=args.rankdir, parameters=parameters)
+            written.append(stepper.save_html(args.steps, title=f"backward pass of {title}"))
     except (ValueError, RuntimeError, ImportError, OSError) as e:
         raise UsageError(str(e)) from None
-    print(f"wrote {path}")
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 

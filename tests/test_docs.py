@@ -22,13 +22,17 @@ def test_docstring_examples() -> None:
         assert result.attempted >= 1 and result.failed == 0, module.__name__
 
 
-def test_readme_training_snippet_trains() -> None:
+def test_readme_scripts_run(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     text = (ROOT / "README.md").read_text()
     blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
     scripts = [b for b in blocks if not b.lstrip().startswith(">>>")]
-    assert len(scripts) == 1
+    assert len(scripts) == 2
+    monkeypatch.chdir(tmp_path)  # the drawing script writes its page here
+    drawing, training = sorted(scripts, key=lambda b: "cross_entropy" in b)
+    exec(compile(drawing, "README.md", "exec"), {})
+    assert (tmp_path / "neuron_steps.html").read_text(encoding="utf-8").count('class="frame"') == 4
     namespace: dict[str, object] = {}
-    exec(compile(scripts[0], "README.md", "exec"), namespace)
+    exec(compile(training, "README.md", "exec"), namespace)
     final_loss = namespace["loss"].data  # type: ignore[attr-defined]
     # Three balanced classes start near log 3 = 1.0986 (uniform guesses); 60 Adam steps on
     # standardized iris bring the mean cross-entropy far below that.
