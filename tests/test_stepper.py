@@ -68,8 +68,9 @@ def test_the_html_page_works_in_a_headless_browser(tmp_path: Path) -> None:
     assert browser is not None
     done = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'p'}",
-         "--virtual-time-budget=2000", "--dump-dom", path.as_uri() + "#selftest"],
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=2000", "--dump-dom",
+         path.as_uri() + "#selftest"],
         capture_output=True, text=True, timeout=120)
     dom = done.stdout
     assert 'data-selftest="step 1"' in dom, done.stderr[-2000:]  # next, next, previous: step 1
