@@ -346,20 +346,27 @@ def _central_first(fn: Callable[[float], float], x: float, h: float, scale: floa
             break
         h /= 16
         coarse = _central_at(fn, x, h, scale)
-    levels = [coarse]
-    for _ in range(5):
+    return _refined(lambda k: coarse if k == 0 else _central_at(fn, x, h / 16**k, scale), 5)
+
+
+def _refined(at: Callable[[int], _Estimate], levels: int) -> _Estimate:
+    """The coarsest trustworthy estimate of ``at(0), at(1), …`` (each a finer step): one that
+    the next finer step agrees with, or a kink that shows at two scales; failing that, the
+    estimate with the smallest truncation error."""
+    coarse = at(0)
+    tried = [coarse]
+    for k in range(1, levels + 1):
         if not coarse.finite:
             return coarse
-        h /= 16
-        finer = _central_at(fn, x, h, scale)
+        finer = at(k)
         if coarse.kink and (finer.kink or not finer.finite):
             return coarse
         if (not coarse.kink and finer.finite
                 and abs(finer.value - coarse.value) <= 4 * coarse.truncation + 4 * finer.rounding):
             return coarse
         coarse = finer
-        levels.append(finer)
-    smooth = [e for e in levels if e.finite and not e.kink] or levels
+        tried.append(finer)
+    smooth = [e for e in tried if e.finite and not e.kink] or tried
     return min(smooth, key=lambda e: e.truncation)
 
 
@@ -379,15 +386,14 @@ def _central_at(fn: Callable[[float], float], x: float, h: float, scale: float =
     # Each f value carries at least half an ulp of rounding, which the difference divides by h.
     largest = max(abs(f0), abs(fp), abs(fm), abs(fp2), abs(fm2)) + 4 * scale
     rounding = 2 * EPS * largest / h
-    # Resolved: f is close to a parabola at this scale, its curvature the same at h and 2h.
     right, left = (fp - f0) / h, (f0 - fm) / h
     right2, left2 = (fp2 - f0) / (2 * h), (f0 - fm2) / (2 * h)
     jump, jump2 = right - left, right2 - left2
     # Smooth: the one-sided slopes differ by about f''·h, so doubling h doubles the jump.
     # A kink (relu at 0): the jump stays put as h shrinks. A step in f itself: the change of f
     # over h stays put, so the slopes grow like 1/h.
-    scale = max(abs(right), abs(left), abs(d1), 1e-300)
-    kink = abs(jump) > 1e-6 * scale and abs(jump2 - jump) < 0.25 * abs(jump)
+    slope = max(abs(right), abs(left), abs(d1), 1e-300)
+    kink = abs(jump) > 1e-6 * slope and abs(jump2 - jump) < 0.25 * abs(jump)
     for step, step2 in ((fp - f0, fp2 - f0), (f0 - fm, f0 - fm2)):
         if step != 0.0 and abs(step2 - step) < 0.25 * abs(step):
             kink, left, right = True, -math.inf, math.inf  # a step: no derivative to bracket
@@ -398,22 +404,7 @@ def _central_at(fn: Callable[[float], float], x: float, h: float, scale: float =
 def _central_second(fn: Callable[[float, float], float], x: float, y: float, hx: float, hy: float,
                     same: bool, noise: float) -> _Estimate:
     """:func:`_second_at`, checked against steps 8 times finer as :func:`_central_first` does."""
-    coarse = _second_at(fn, x, y, hx, hy, same, noise)
-    levels = [coarse]
-    for _ in range(4):
-        if not coarse.finite:
-            return coarse
-        hx, hy, noise = hx / 8, hy / 8, noise * 64
-        finer = _second_at(fn, x, y, hx, hy, same, noise)
-        if coarse.kink and (finer.kink or not finer.finite):
-            return coarse
-        if (not coarse.kink and finer.finite
-                and abs(finer.value - coarse.value) <= 4 * coarse.truncation + 4 * finer.rounding):
-            return coarse
-        coarse = finer
-        levels.append(finer)
-    smooth = [e for e in levels if e.finite and not e.kink] or levels
-    return min(smooth, key=lambda e: e.truncation)
+    return _refined(lambda k: _second_at(fn, x, y, hx / 8**k, hy / 8**k, same, noise * 64**k), 4)
 
 
 def _second_at(fn: Callable[[float, float], float], x: float, y: float, hx: float, hy: float,
