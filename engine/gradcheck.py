@@ -122,6 +122,22 @@ class GradcheckReport:
     rows: list[Row] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     blames: list[Blame] = field(default_factory=list)
+    graph: Value | None = field(default=None, repr=False)  # the checked graph, for drawing()
+
+    def drawing(self) -> Any:
+        """The checked graph drawn (:func:`engine.draw.draw`), the blamed node outlined in red.
+
+        Raises:
+            ImportError: the graphviz package is not installed.
+        """
+        from engine.draw import draw
+
+        if self.graph is None:
+            raise ValueError("this report has no graph to draw")
+        names = node_names(self.graph)
+        blamed = {self.blames[0].node} if self.blames else set()
+        return draw(self.graph, highlight=[n for n, name in names.items() if name in blamed],
+                    title=f"gradcheck of {self.expression}")
 
     @property
     def ok(self) -> bool:
@@ -196,9 +212,18 @@ class GradcheckReport:
                         for c in self.checks)
         extra += "".join(f"<li><b>blame</b>: {html.escape(b.message)}</li>" for b in self.blames)
         verdict = f"<b style='color:{'#1a7f37' if self.ok else '#cf222e'}'>{html.escape(self.summary())}</b>"
+        picture = ""
+        if not self.ok and self.graph is not None:  # the graph with the blamed node, where drawing works
+            try:
+                from engine.draw import render
+
+                svg = render(self.drawing().source, "svg").decode("utf-8")
+                picture = svg[svg.find("<svg"):]
+            except (ImportError, RuntimeError):
+                picture = ""
         return (f"<div><p>gradcheck of <code>{html.escape(self.expression)}</code> (order {self.order}, "
                 f"reference: {html.escape(self.reference)})</p><table><tr>{cells}</tr>{rows}</table>"
-                f"<ul>{extra}</ul><p>{verdict}</p></div>")
+                f"<ul>{extra}</ul><p>{verdict}</p>{picture}</div>")
 
 
 def _row_name(r: Row) -> str:
@@ -601,6 +626,7 @@ def _gradcheck(subject: _Subject, eps: float | None, rtol: float, atol: float, r
         report.checks.append(_create_graph_check(subject, engine, absolute))
     if not report.ok:
         report.blames = _blame(subject, root, mp, failed_orders=report.failed_orders)
+    report.graph = root
     return report
 
 

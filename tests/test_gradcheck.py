@@ -195,3 +195,12 @@ def test_nothing_checked_is_not_ok_and_a_graph_keeps_its_gradients() -> None:
 def test_relu_products_at_zero_are_kinks_at_second_order() -> None:
     report = gradcheck(lambda x, y: x.relu() * y.relu(), [0.0, 0.0], order=2)
     assert report.ok and {r.status for r in report.rows if r.order == 2} == {"kink"}
+
+
+def test_a_failing_report_draws_the_graph_with_the_blamed_node() -> None:
+    with planted("tanh", "scaled"):
+        report = gradcheck(lambda x, y: (x * y).tanh() + x.log(), [2.0, 0.5])
+    source = report.drawing().source
+    # the tanh node is %3 in topological order: its value box v3 is outlined in red
+    assert 'v3 [label="{ data 0.7616 |' in source and source.count("penwidth=3") == 1
+    assert "<svg" in report._repr_html_()
