@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.value import Value, topological_order
+from engine.value import Value, node_names, topological_order
 
 FORMATS = ("svg", "png", "dot", "gv")
 _FILL = {"input": "#eeeeee", "parameter": "#fff2cc", "computed": "#ffffff"}
@@ -181,10 +181,13 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
         ValueError: an unknown ``rankdir``, ``digits < 1`` or ``max_nodes < 1``.
         ImportError: the graphviz package is not installed.
     """
+    if not isinstance(root, Value):
+        raise TypeError(f"draw needs a Value, got {type(root).__name__}")
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
     if digits < 1 or max_nodes < 1:
         raise ValueError("digits and max_nodes must be >= 1")
+    names = node_names(root)  # label or %k: the names captions and gradcheck reports use
     order = topological_order(root)
     folded = {e for e in map(_folded_exponent, order) if e is not None}
     order = [node for node in order if node not in folded]
@@ -210,7 +213,7 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
     for node in shown:
         k = index[node]
         kind = ("parameter" if node in params else "input") if node.op is None else "computed"
-        fields = [_escape(node.label)] if node.label else []
+        fields = [_escape(names[node])]
         fields.append(f"data {_number(node.data, digits)}")
         if show_grad:
             fields.append(f"grad {_number(_grad(node), digits)}")
@@ -246,8 +249,8 @@ def _legend(graph: Any, grad_colors: bool, scale: float, hidden: int, digits: in
             rows.append(f"<TR><TD BGCOLOR=\"{_FILL[kind]}\"> </TD><TD ALIGN=\"LEFT\">{text}</TD></TR>")
     rows.append("<TR><TD BGCOLOR=\"#dde8f5\">op</TD><TD ALIGN=\"LEFT\">an op from the op table</TD></TR>")
     if hidden:
-        rows.append(f"<TR><TD COLSPAN=\"2\">{hidden} values nearer the inputs not drawn "
-                    f"(max_nodes)</TD></TR>")
+        rows.append(f"<TR><TD COLSPAN=\"2\">{hidden} value{'s' if hidden != 1 else ''} nearer the inputs "
+                    f"not drawn (max_nodes)</TD></TR>")
     table = ("<<TABLE BORDER=\"0\" CELLBORDER=\"1\" CELLSPACING=\"0\" CELLPADDING=\"3\">"
              + "".join(rows) + "</TABLE>>")
     graph.node("legend", label=table, shape="plaintext", fontsize="9")

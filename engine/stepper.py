@@ -87,7 +87,8 @@ class Stepper:
         self.root = root
         self.direction = direction
         self.steps: list[Any] = list(backward_steps(root) if direction == "backward" else forward_steps(root))
-        self.index = max(0, min(index, len(self.steps) - 1))
+        self.index = index % len(self.steps) if -len(self.steps) <= index < len(self.steps) else \
+            max(0, min(index, len(self.steps) - 1))  # like a list: -1 is the last step
         self.draw_options = draw_options
 
     def __len__(self) -> int:
@@ -95,7 +96,7 @@ class Stepper:
 
     def drawing(self, i: int | None = None) -> Any:
         """The drawing of step ``i`` (default: the current one)."""
-        step = self.steps[self.index if i is None else i]
+        step = self._step(i)
         if self.direction == "backward":
             edges = [(parent, step.node) for parent, _ in step.contributions]
             return draw(self.root, grads=step.grads, highlight=[step.node], highlight_edges=edges,
@@ -111,7 +112,15 @@ class Stepper:
         return text[text.find("<svg"):]  # inline: without the XML prolog and doctype
 
     def caption(self, i: int | None = None) -> str:
-        return str(self.steps[self.index if i is None else i].caption)
+        """The chain-rule text of step ``i`` (default: the current one). Raises ``IndexError``."""
+        return str(self._step(i).caption)
+
+    def _step(self, i: int | None) -> Any:
+        if i is None:
+            return self.steps[self.index]
+        if not -len(self.steps) <= i < len(self.steps):
+            raise IndexError(f"step {i} is out of range: this pass has steps 0 to {len(self.steps) - 1}")
+        return self.steps[i]
 
     def _repr_html_(self) -> str:
         return (f"<div><p><b>{self.direction} step {self.index} of {len(self) - 1}</b></p>{self.svg()}"

@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from engine.gradcheck import node_names
-from engine.value import Value, topological_order
+from engine.value import Value, node_names, topological_order
 
 
 @dataclass

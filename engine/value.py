@@ -553,6 +553,12 @@ def topological_order(root: Value) -> list[Value]:
     return order
 
 
+def node_names(root: Value) -> dict[Value, str]:
+    """``{node: name}`` for every node below ``root``: its label, or ``%k`` with ``k`` its
+    position in topological order (the names captions, reports and drawings share)."""
+    return {node: node.label or f"%{k}" for k, node in enumerate(topological_order(root))}
+
+
 def _backward_floats(order: list[Value], root: Value, gradient: float) -> None:
     """The chain rule on plain floats (an ordinary backward pass)."""
     root.grad = gradient

@@ -130,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--model", type=Path, metavar="PATH", help="a model.json written by valuegrad train")
     drawing.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", dest="assignments",
                          help="the value of each variable of the expression")
-    drawing.add_argument("--input", metavar="X1,X2,...", help="--model: the input (default: zeros)")
+    drawing.add_argument("--input", metavar="X1,X2,...",
+                         help="--model: the raw input, standardized as in training (none: zeros after it)")
     drawing.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
                          help="where to write: .svg, .png or .dot")
     drawing.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
@@ -175,6 +176,9 @@ def draw_command(args: argparse.Namespace) -> int:
             x = [float(v) for v in args.input.split(",")] if args.input else [0.0] * model.nin
         except ValueError:
             raise UsageError(f"--input takes numbers separated by commas, got {args.input!r}") from None
+        stats = document.get("extra", {}).get("standardize")
+        if args.input and stats and len(stats.get("mean", [])) == len(x):  # as the model saw data
+            x = [(v - m) / sd for v, m, sd in zip(x, stats["mean"], stats["std"])]
         try:
             outputs = model([Value(v, f"x{i}") for i, v in enumerate(x)])
         except ValueError as e:

@@ -38,7 +38,7 @@ def test_what_a_neuron_drawing_shows() -> None:
     source = draw(y, parameters=[w, b], highlight=[w]).source
     # tanh'(0.88) = 1 − tanh²(0.88) = 0.5010 (4 digits); ∂y/∂w = x·0.5010 = 1.002
     assert 'label="{ w | data -3 | grad 1.002 }"' in source
-    assert 'label="{ data 0.7064 | grad 1 }"' in source
+    assert 'label="{ %5 | data 0.7064 | grad 1 }"' in source  # unlabelled: named %k as in captions
     assert "label=tanh" in source and 'label="×"' in source and 'label="+"' in source
     assert 'penwidth=3' in source  # the highlighted weight
     assert "parameter" in source and "input or constant" in source  # the legend
@@ -122,5 +122,7 @@ def test_the_draw_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["train", "--dataset", "iris", "--hidden", "2", "--epochs", "1", "--out", str(tmp_path),
                  "--no-progress"]) == 0
     assert main(["draw", "--model", str(model), "--input", "1,2,3,4", "-o", str(tmp_path / "m.dot")]) == 0
-    assert "data 4" in (tmp_path / "m.dot").read_text()  # the fourth input
+    stats = __import__("json").loads(model.read_text())["extra"]["standardize"]
+    fourth = (4.0 - stats["mean"][3]) / stats["std"][3]  # standardized as the model saw its data
+    assert f"{{ x3 | data {fourth:.4g} |" in (tmp_path / "m.dot").read_text()
     assert main(["draw", "--model", str(model), "--input", "1,2", "-o", str(tmp_path / "m.dot")]) == 2

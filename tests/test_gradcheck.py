@@ -202,5 +202,19 @@ def test_a_failing_report_draws_the_graph_with_the_blamed_node() -> None:
         report = gradcheck(lambda x, y: (x * y).tanh() + x.log(), [2.0, 0.5])
     source = report.drawing().source
     # the tanh node is %3 in topological order: its value box v3 is outlined in red
-    assert 'v3 [label="{ data 0.7616 |' in source and source.count("penwidth=3") == 1
+    assert 'v3 [label="{ %3 | data 0.7616 |' in source and source.count("penwidth=3") == 1
     assert "<svg" in report._repr_html_()
+
+
+def test_near_a_kink_a_wrong_sign_still_fails() -> None:
+    # relu at 1e-9 is 1e-9 from its kink: the one-sided slopes are about 0 and 1, so a
+    # derivative of -1 is outside them (it once passed as a "step" with bounds ±inf).
+    with planted("relu", "sign"):
+        report = gradcheck(lambda x: x.relu(), [1e-9])
+    assert not report.ok
+    assert gradcheck(lambda x: x.relu(), [1e-9]).ok
+
+
+def test_no_blame_when_nothing_could_be_checked() -> None:
+    report = gradcheck(lambda x: x.sqrt(), [-1.0])
+    assert report.summary().startswith("NOTHING CHECKED") and report.blames == []

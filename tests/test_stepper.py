@@ -83,3 +83,15 @@ def test_the_draw_command_writes_the_steps(tmp_path: Path) -> None:
     assert main(["draw", "tanh(w*x + b)", "--set", "w=-3", "x=2", "b=6.88", "-o", str(tmp_path / "n.svg"),
                  "--steps", str(steps)]) == 0
     assert steps.read_text(encoding="utf-8").count('class="frame"') == 4
+
+
+def test_steps_index_like_a_list() -> None:
+    y, *_ = neuron()
+    stepper = Stepper(y, index=-1)
+    assert stepper.index == 3
+    with pytest.raises(IndexError, match="steps 0 to 3"):
+        stepper.caption(99)
+    from engine.draw import draw
+
+    with pytest.raises(TypeError, match="draw needs a Value"):
+        draw(3.0)  # type: ignore[arg-type]
