@@ -20,8 +20,10 @@ demo: $(STAMP)
 	    --loss hinge --optimizer sgd --lr 1.0 --schedule linear --weight-decay 2e-4 \
 	    --batch-size 200 --epochs 100 --seed 0 --out out/moons
 	$(BIN)/valuegrad draw "tanh(w*x + b)" --set w=-3 x=2 b=6.88 -o out/neuron.svg --steps out/neuron_steps.html
+	$(BIN)/valuegrad draw --model out/iris/model.json --input 5.1,3.5,1.4,0.2 --collapse neuron -o out/iris/model.svg
 	@echo "demo: models, histories and plots are in out/iris/ and out/moons/;"
-	@echo "      one neuron's graph is out/neuron.svg, its backward pass step by step out/neuron_steps.html"
+	@echo "      one neuron's graph is out/neuron.svg, its backward pass step by step out/neuron_steps.html,"
+	@echo "      the iris model's graph, a box per neuron, out/iris/model.svg"
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine nn tests benchmarks

@@ -152,7 +152,8 @@ def _diverging(grad: float, scale: float) -> str:
 def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: int = 4,
          grad_colors: bool = False, highlight: Iterable[Value] = (), parameters: Iterable[Value] = (),
          max_nodes: int = 250, title: str | None = None, grads: Mapping[Value, float] | None = None,
-         highlight_edges: Iterable[tuple[Value, Value]] = ()) -> Any:
+         highlight_edges: Iterable[tuple[Value, Value]] = (),
+         groups: Mapping[Value, tuple[str, ...]] | None = None, collapse: int | None = None) -> Any:
     """Draw the graph that ``root`` depends on.
 
     Args:
@@ -172,6 +173,12 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
             :func:`engine.steps.backward_steps`); nodes missing from it show 0.
         highlight_edges: ``(parent, child)`` pairs whose edge into the child's op is drawn thick
             and red (the edges carrying gradient in a backward step).
+        groups: ``{node: (outer group, inner group, ...)}``: nested clusters to draw the nodes in
+            (``nn.module.graph_groups`` gives an MLP's layers and neurons).
+        collapse: draw each group at this depth (0: outermost) as one box showing its output
+            values, with its inputs and outputs, instead of its nodes. With ``groups`` given,
+            a graph with more than ``max_nodes`` values is collapsed automatically (innermost
+            depth first) and the title says so.
 
     Returns:
         A ``Drawing`` (a ``graphviz.Digraph``): ``.source`` is the DOT text, it shows inline
@@ -191,6 +198,16 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
     order = topological_order(root)
     folded = {e for e in map(_folded_exponent, order) if e is not None}
     order = [node for node in order if node not in folded]
+    groups = dict(groups or {})
+    depth = max((len(g) for g in groups.values()), default=0)
+    if collapse is None and groups and len(order) > max_nodes:  # too big: collapse, innermost first
+        for level in range(depth - 1, -1, -1):
+            if _collapsed_size(order, groups, level) <= max_nodes or level == 0:
+                collapse = level
+                title = (title + ": " if title else "") + f"collapsed to depth {level} ({len(order)} values)"
+                break
+    if collapse is not None:
+        return _draw_collapsed(root, order, groups, collapse, names, rankdir, digits, title, show_grad)
     shown = order[-max_nodes:]
     index = {node: k for k, node in enumerate(order)}
     visible = set(shown)
@@ -210,8 +227,16 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
                     node_attr={"fontname": "Helvetica", "fontsize": "10"}, edge_attr={"arrowsize": "0.6"})
     if title:
         graph.attr(label=title, labelloc="t")
+    clusters: dict[tuple[str, ...], Any] = {}
+
+    def target(node: Value) -> Any:  # the (nested) cluster a node is drawn in, or the graph
+        path = groups.get(node, ())
+        return clusters[path] if path else graph
+
+    _open_clusters(graph, clusters, {groups[n] for n in shown if n in groups})
     for node in shown:
         k = index[node]
+        where = target(node)
         kind = ("parameter" if node in params else "input") if node.op is None else "computed"
         fields = [_escape(names[node])]
         fields.append(f"data {_number(node.data, digits)}")
@@ -224,18 +249,89 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
             attrs["style"] += ",rounded"
         if node in marked:
             attrs.update(color="#cf222e", penwidth="3")
-        graph.node(f"v{k}", **attrs)
+        where.node(f"v{k}", **attrs)
         if node.op is not None:
-            graph.node(f"o{k}", label=_escape(_op_symbol(node)), shape="ellipse", style="filled",
+            where.node(f"o{k}", label=_escape(_op_symbol(node)), shape="ellipse", style="filled",
                        fillcolor="#dde8f5", width="0.3", height="0.3", margin="0.02")
             graph.edge(f"o{k}", f"v{k}")
             for parent in node.parents:
                 if parent in visible:
                     hot = {"color": "#cf222e", "penwidth": "2.5"} if (parent, node) in hot_edges else {}
                     graph.edge(f"v{index[parent]}", f"o{k}", **hot)
+    _close_clusters(graph, clusters)
     hidden = len(order) - len(shown)
     _legend(graph, grad_colors, scale, hidden, digits)
     return graph
+
+
+def _open_clusters(graph: Any, clusters: dict[tuple[str, ...], Any], paths: set[tuple[str, ...]]) -> None:
+    """A graphviz subgraph per group path and every prefix of it (nested clusters)."""
+    graphviz = _graphviz()
+    for path in sorted({p[:i] for p in paths for i in range(1, len(p) + 1)}, key=lambda p: (len(p), p)):
+        clusters[path] = graphviz.Digraph(name=f"cluster_{len(clusters)}",
+                                          graph_attr={"label": path[-1], "style": "rounded,dashed",
+                                                      "color": "#8c959f", "fontsize": "9"})
+
+
+def _close_clusters(graph: Any, clusters: dict[tuple[str, ...], Any]) -> None:
+    """Nest each cluster in its parent, innermost first, then add the outermost to the graph."""
+    for path in sorted(clusters, key=lambda p: (-len(p), p)):
+        parent = clusters[path[:-1]] if len(path) > 1 else graph
+        parent.subgraph(clusters[path])
+
+
+def _collapsed_size(order: list[Value], groups: Mapping[Value, tuple[str, ...]], level: int) -> int:
+    return len({groups[n][: level + 1] if len(groups.get(n, ())) > level else n for n in order})
+
+
+def _draw_collapsed(root: Value, order: list[Value], groups: Mapping[Value, tuple[str, ...]], level: int,
+                    names: Mapping[Value, str], rankdir: str, digits: int, title: str | None,
+                    show_grad: bool) -> Any:
+    """Each group at ``level`` as one box with its output values; other values as usual."""
+    key = {n: groups[n][: level + 1] for n in order if len(groups.get(n, ())) > level}
+    ids: dict[Any, str] = {}
+    for n in order:
+        ids.setdefault(key.get(n, n), f"b{len(ids)}")
+    graph = _drawing_class()(name="valuegrad", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
+                                                           "fontsize": "11", "ranksep": "0.4"},
+                             node_attr={"fontname": "Helvetica", "fontsize": "10"},
+                             edge_attr={"arrowsize": "0.6"})
+    if title:
+        graph.attr(label=title, labelloc="t")
+    consumers: dict[Value, set[Any]] = {}
+    for n in order:
+        for p in n.parents:
+            consumers.setdefault(p, set()).add(key.get(n, n))
+    drawn: set[Any] = set()
+    edges: set[tuple[str, str]] = set()
+    for n in order:
+        box = key.get(n, n)
+        if box not in drawn:
+            drawn.add(box)
+            if isinstance(box, tuple):
+                outputs = [m for m in order if key.get(m) == box
+                           and (m is root or any(c != box for c in consumers.get(m, ())))]
+                lines = [box[-1]] + [f"{names[m]} = {_number(m.data, digits)}"
+                                     + (f", grad {_number(_grad_of(m), digits)}" if show_grad else "")
+                                     for m in outputs]
+                graph.node(ids[box], label="\\n".join(lines), shape="box", style="rounded,filled",
+                           fillcolor="#f6f8fa")
+            else:
+                fields = [_escape(names[n]), f"data {_number(n.data, digits)}"]
+                if show_grad:
+                    fields.append(f"grad {_number(_grad_of(n), digits)}")
+                graph.node(ids[box], label="{ " + " | ".join(fields) + " }", shape="record")
+        for p in n.parents:
+            edge = (ids[key.get(p, p)], ids[box])
+            if edge[0] != edge[1] and edge not in edges:
+                edges.add(edge)
+                graph.edge(*edge)
+    return graph
+
+
+def _grad_of(node: Value) -> float:
+    g = node.grad
+    return g.data if isinstance(g, Value) else float(g)
 
 
 def _legend(graph: Any, grad_colors: bool, scale: float, hidden: int, digits: int) -> None:

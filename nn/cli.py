@@ -32,7 +32,7 @@ from nn.data import (
     make_moons,
     train_test_split,
 )
-from nn.module import ACTIVATIONS, INITS, MLP, read_model_document, write_text_atomic
+from nn.module import ACTIVATIONS, INITS, MLP, graph_groups, read_model_document, write_text_atomic
 from nn.train import LOSSES, Diverged, History, evaluate, fit, make_optimizer, n_outputs, predict_class
 
 DATASETS = ("iris", "wine", "moons", "digits")
@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     drawing.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
                          help="left to right, or top to bottom")
     drawing.add_argument("--grad-colors", action="store_true", help="colour values by their gradient")
+    drawing.add_argument("--collapse", choices=("neuron", "layer"),
+                         help="--model: draw each neuron or layer as one box (large models collapse anyway)")
+    drawing.add_argument("--max-nodes", type=_positive(int), default=250,
+                         help="the most values drawn before collapsing (or cutting) the drawing")
     drawing.add_argument("--steps", type=Path, metavar="FILE.html",
                          help="also write the backward pass step by step, as one self-contained HTML page")
     return parser
@@ -186,6 +190,8 @@ def draw_command(args: argparse.Namespace) -> int:
         root = outputs[0] if len(outputs) == 1 else engine_sum(outputs)
         root.backward()
         parameters = model.parameters()
+        groups = graph_groups(model, root)
+        collapse = {"layer": 0, "neuron": 1, None: None}[args.collapse]
         title = f"{model} on input {', '.join(f'{v:g}' for v in x)}"
     else:
         parsed = _parse(args.expression, _assignments(args.assignments))
@@ -193,9 +199,12 @@ def draw_command(args: argparse.Namespace) -> int:
         root.backward()
         parameters = []
         title = args.expression
+        groups, collapse = {}, None
+        if args.collapse:
+            raise UsageError("--collapse goes with --model")
     try:
         graph = draw(root, rankdir=args.rankdir, grad_colors=args.grad_colors, parameters=parameters,
-                     title=title)
+                     title=title, groups=groups, collapse=collapse, max_nodes=args.max_nodes)
         path = graph.save_as(args.output)
         written = [path]
         if args.steps is not None:

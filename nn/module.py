@@ -297,6 +297,47 @@ class MLP(Module):
                 f"output_activation={self.output_activation!r})")
 
 
+def named_modules(module: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    """Yield ``(dotted name, module)`` for every submodule below ``module``, outer first
+    (``layers.0``, ``layers.0.neurons.0``, ...)."""
+    for name, attr in vars(module).items():
+        items = list(enumerate(attr)) if isinstance(attr, (list, tuple)) else [(None, attr)]
+        for i, item in items:
+            if isinstance(item, Module):
+                full = f"{prefix}{name}" + (f".{i}" if i is not None else "")
+                yield full, item
+                yield from named_modules(item, full + ".")
+
+
+def graph_groups(model: Module, root: Value) -> dict[Value, tuple[str, ...]]:
+    """``{node: (layer, neuron)}`` for the nodes that ``model``'s neurons made in the graph of
+    ``root`` (for :func:`engine.draw.draw`'s clusters and ``collapse``).
+
+    A neuron's nodes are found from its parameters: its weights and bias, the products with
+    its weights, the sum with its bias, and the activation of that sum. Each is tagged with the
+    dotted names of the modules it sits in, outermost first.
+    """
+    paths: dict[str, tuple[str, ...]] = {}
+    owner: dict[Value, str] = {}
+    enclosing: list[str] = []
+    for name, module in named_modules(model):
+        enclosing = [e for e in enclosing if name.startswith(e + ".")] + [name]
+        if isinstance(module, Neuron):
+            paths[name] = tuple(enclosing)
+            for p in module.parameters():
+                owner[p] = name
+    groups: dict[Value, tuple[str, ...]] = {}
+    for node in engine.topological_order(root):
+        found = [owner[p] for p in (node, *node.parents) if p in owner]
+        if found:
+            groups[node] = paths[found[0]]
+        elif node.op is not None and len(node.parents) == 1:
+            parent = node.parents[0]  # the activation of a neuron's sum
+            if parent.op is not None and parent.op.name == "sum" and parent in groups:
+                groups[node] = groups[parent]
+    return groups
+
+
 def read_model_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a model file written by :meth:`MLP.save`.
 

@@ -126,3 +126,33 @@ def test_the_draw_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     fourth = (4.0 - stats["mean"][3]) / stats["std"][3]  # standardized as the model saw its data
     assert f"{{ x3 | data {fourth:.4g} |" in (tmp_path / "m.dot").read_text()
     assert main(["draw", "--model", str(model), "--input", "1,2", "-o", str(tmp_path / "m.dot")]) == 2
+
+
+def small_mlp() -> tuple[object, Value, dict[Value, tuple[str, ...]]]:
+    from nn import MLP
+    from nn.module import graph_groups
+
+    model = MLP(2, [2, 1], rng=0)
+    y = model([Value(0.5, "x0"), Value(-1.0, "x1")])[0]
+    y.backward()
+    return model, y, graph_groups(model, y)
+
+
+def test_an_mlp_is_drawn_in_layer_and_neuron_clusters() -> None:
+    model, y, groups = small_mlp()
+    # 2 neurons × (2 weights, 2 products, bias, sum, relu) + 1 neuron × (2 w, 2 ×, b, Σ): 20 nodes
+    assert len(groups) == 20
+    assert set(groups.values()) == {("layers.0", "layers.0.neurons.0"), ("layers.0", "layers.0.neurons.1"),
+                                    ("layers.1", "layers.1.neurons.0")}
+    source = draw(y, parameters=model.parameters(), groups=groups).source  # type: ignore[attr-defined]
+    assert source == (SNAPSHOTS / "mlp_clusters.dot").read_text(encoding="utf-8")
+    assert source.count("subgraph cluster_") == 5 and 'label="layers.0.neurons.1"' in source
+
+
+def test_collapsed_to_neurons_and_automatically() -> None:
+    _, y, groups = small_mlp()
+    collapsed = draw(y, groups=groups, collapse=1).source
+    assert collapsed == (SNAPSHOTS / "mlp_collapsed.dot").read_text(encoding="utf-8")
+    assert collapsed.count("shape=box") == 3  # one box per neuron
+    auto = draw(y, groups=groups, max_nodes=10).source  # 22 values > 10: collapsed, and it says so
+    assert "collapsed to depth" in auto and "shape=box" in auto
