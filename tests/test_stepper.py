@@ -95,3 +95,13 @@ def test_steps_index_like_a_list() -> None:
 
     with pytest.raises(TypeError, match="draw needs a Value"):
         draw(3.0)  # type: ignore[arg-type]
+
+
+def test_the_notebook_slider_moves_the_step() -> None:
+    pytest.importorskip("ipywidgets", reason="the slider needs ipywidgets (valuegrad's notebook extra)")
+    y, *_ = neuron()
+    stepper = Stepper(y)
+    slider, view = stepper.widget().children
+    assert (slider.min, slider.max) == (0, 3) and "backward step 0 of 3" in view.value
+    slider.value = 2
+    assert stepper.index == 2 and "backward step 2 of 3" in view.value and "∂L/∂%2 +=" in view.value
