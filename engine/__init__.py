@@ -11,7 +11,7 @@ The op table (``engine.OPS``) defines every op once, forward and local derivativ
 side; see :mod:`engine.value`.
 """
 
-from engine.gradcheck import GradcheckReport, gradcheck
+from engine.gradcheck import GradcheckReport, gradcheck, hessian_of
 from engine.value import (
     OPS,
     Op,
@@ -31,6 +31,7 @@ __all__ = [
     "Op",
     "Value",
     "gradcheck",
+    "hessian_of",
     "is_grad_enabled",
     "maximum",
     "minimum",

@@ -690,6 +690,30 @@ def _whole_pass_checks(subject: _Subject, engine: list[float], absolute: list[fl
     return checks
 
 
+def hessian_of(root: Value, leaves: Sequence[Value]) -> list[list[float]]:
+    """The engine's second derivatives ``H[i][j] = ∂²root/∂leafᵢ∂leafⱼ``: ``backward(
+    create_graph=True)`` records each gradient as a graph, and a backward pass through
+    gradient i gives row i. The leaves' ``.grad`` are left at 0.0.
+
+    Raises:
+        TypeError: ``root`` is not a Value.
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"hessian_of needs a Value, got {type(root).__name__}")
+    root.backward(create_graph=True)
+    first = [leaf.grad for leaf in leaves]
+    rows = []
+    for g in first:
+        for leaf in leaves:
+            leaf.grad = 0.0
+        if isinstance(g, Value):
+            g.backward()
+        rows.append([float(leaf.grad) for leaf in leaves])
+    for leaf in leaves:
+        leaf.grad = 0.0
+    return rows
+
+
 def _create_graph_check(subject: _Subject, engine: list[float], absolute: list[float]) -> Check:
     """The gradients that ``backward(create_graph=True)`` records must be the plain ones."""
     root, leaves = subject.build()
@@ -708,15 +732,7 @@ def _second_order_rows(subject: _Subject, mp: Any, eps: float | None, rtol: floa
     """Hessian rows; an entry along an input where f itself has a kink is a kink too."""
     n = len(subject.x)
     root, leaves = subject.build()
-    root.backward(create_graph=True)
-    first = [leaf.grad for leaf in leaves]
-    hessian = [[0.0] * n for _ in range(n)]
-    for i, g in enumerate(first):
-        if isinstance(g, Value):
-            for leaf in leaves:
-                leaf.grad = 0.0
-            g.backward()
-            hessian[i] = [leaf.grad if isinstance(leaf.grad, float) else leaf.grad.data for leaf in leaves]
+    hessian = hessian_of(root, leaves)
     rows = []
     x = subject.x
     for i in range(n):

@@ -176,15 +176,10 @@ def hessian(build: Callable[..., Value],
     leaves = [Value(a) for a in args]
     out = build(*leaves)
     out.backward(create_graph=True)
-    grads = [leaf.grad for leaf in leaves]
-    rows = []
-    for g in grads:
-        for leaf in leaves:
-            leaf.grad = 0.0
-        if isinstance(g, Value):
-            g.backward()
-        rows.append([float(leaf.grad) for leaf in leaves])
-    return out.data, [float(g) for g in grads], rows
+    grads = [float(leaf.grad) for leaf in leaves]
+    for leaf in leaves:
+        leaf.grad = 0.0
+    return out.data, grads, engine.hessian_of(out, leaves)
 
 
 def test_second_derivative_of_a_cube() -> None:

@@ -132,17 +132,7 @@ def test_gradients_match_torch(name: str, expr: Expr, a: float, b: float, c: flo
 
 def engine_hessian(expr: Expr, args: tuple[float, ...]) -> list[list[float]]:
     leaves = [Value(x) for x in args]
-    out = expr(*leaves, E)
-    out.backward(create_graph=True)
-    grads = [leaf.grad for leaf in leaves]
-    rows = []
-    for g in grads:
-        for leaf in leaves:
-            leaf.grad = 0.0
-        if isinstance(g, Value):
-            g.backward()
-        rows.append([float(leaf.grad) for leaf in leaves])
-    return rows
+    return engine.hessian_of(expr(*leaves, E), leaves)
 
 
 def torch_hessian(expr: Expr, args: tuple[float, ...]) -> list[list[float]]:
