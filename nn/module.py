@@ -338,6 +338,27 @@ def graph_groups(model: Module, root: Value) -> dict[Value, tuple[str, ...]]:
     return groups
 
 
+def draw_model(model: MLP, x: Sequence[Input], collapse: str | None = None, **options: Any) -> Any:
+    """Draw ``model``'s graph on one input after a backward pass from the sum of its outputs,
+    its layers and neurons in clusters, or as a box each with ``collapse="neuron"`` or
+    ``"layer"``. ``options`` go to :func:`engine.draw.draw`.
+
+    Raises:
+        ValueError: an unknown ``collapse`` or a wrong input length.
+        ImportError: the graphviz package is not installed.
+    """
+    from engine.draw import draw
+
+    levels = {None: None, "layer": 0, "neuron": 1}
+    if collapse not in levels:
+        raise ValueError(f"collapse must be 'neuron', 'layer' or None, got {collapse!r}")
+    outputs = model([v if isinstance(v, Value) else Value(v, f"x{i}") for i, v in enumerate(x)])
+    root = outputs[0] if len(outputs) == 1 else engine.sum(outputs)
+    root.backward()
+    return draw(root, parameters=model.parameters(), groups=graph_groups(model, root),
+                collapse=levels[collapse], **options)
+
+
 def read_model_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a model file written by :meth:`MLP.save`.
 

@@ -156,3 +156,14 @@ def test_collapsed_to_neurons_and_automatically() -> None:
     assert collapsed.count("shape=box") == 3  # one box per neuron
     auto = draw(y, groups=groups, max_nodes=10).source  # 22 values > 10: collapsed, and it says so
     assert "collapsed to depth" in auto and "shape=box" in auto
+
+
+def test_draw_model_collapses_by_name() -> None:
+    from nn import MLP, draw_model
+
+    model = MLP(2, [2, 1], rng=0)
+    by_layer = draw_model(model, [0.5, -1.0], collapse="layer").source
+    assert by_layer.count("shape=box") == 2 and "layers.1" in by_layer
+    assert draw_model(model, [0.5, -1.0]).source.count("subgraph cluster_") == 5
+    with pytest.raises(ValueError, match="collapse must be"):
+        draw_model(model, [0.5, -1.0], collapse="neurons")
