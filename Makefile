@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint fuzz mutants clean
+.PHONY: demo test bench lint fuzz mutants notebooks lab clean
 
 # PYTHONWARNINGS=ignore: setuptools warns about every editable install; the install is fine.
 $(STAMP): pyproject.toml
@@ -29,8 +29,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check engine nn tests benchmarks
 	$(BIN)/mypy
 
+# The notebooks run top to bottom in a fresh kernel (nbmake) and must be committed without outputs.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+	$(BIN)/python -m pytest -q tests notebooks --nbmake
+
+# The notebooks executed, as HTML with their outputs, for reading without Jupyter.
+notebooks: $(STAMP)
+	$(BIN)/jupyter nbconvert --to html --execute --output-dir out/notebooks notebooks/*.ipynb
+
+lab: $(STAMP)
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[lab]'
+	$(BIN)/jupyter lab notebooks
 
 # Property tests at 10,000+ examples each (the long hypothesis profile): minutes, not seconds.
 fuzz: $(STAMP)
