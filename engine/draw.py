@@ -29,11 +29,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import write_atomic
 from engine.value import Value, node_names, topological_order
 
 FORMATS = ("svg", "png", "dot", "gv")
@@ -93,25 +93,6 @@ def save(source: str, path: str | os.PathLike[str]) -> Path:
     """
     path = Path(path)
     return write_atomic(path, render(source, path.suffix.lstrip(".").lower()))
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so
-    readers see the old file or the new one, never half of one. Returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _number(x: Any, digits: int) -> str:
@@ -214,19 +195,12 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
     params = set(parameters)
     marked = set(highlight)
     def _grad(node: Value) -> float:
-        if grads is not None:
-            return float(grads.get(node, 0.0))
-        g = node.grad
-        return g.data if isinstance(g, Value) else float(g)
+        return float(grads.get(node, 0.0)) if grads is not None else _grad_of(node)
 
     hot_edges = set(highlight_edges)
     scale = max((abs(_grad(n)) for n in shown if math.isfinite(_grad(n))), default=0.0)
 
-    graph = _drawing_class()(name="valuegrad", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
-                                                  "fontsize": "11", "nodesep": "0.25", "ranksep": "0.35"},
-                    node_attr={"fontname": "Helvetica", "fontsize": "10"}, edge_attr={"arrowsize": "0.6"})
-    if title:
-        graph.attr(label=title, labelloc="t")
+    graph = _new_graph(rankdir, title, nodesep="0.25", ranksep="0.35")
     clusters: dict[tuple[str, ...], Any] = {}
 
     def target(node: Value) -> Any:  # the (nested) cluster a node is drawn in, or the graph
@@ -292,12 +266,7 @@ def _draw_collapsed(root: Value, order: list[Value], groups: Mapping[Value, tupl
     ids: dict[Any, str] = {}
     for n in order:
         ids.setdefault(key.get(n, n), f"b{len(ids)}")
-    graph = _drawing_class()(name="valuegrad", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
-                                                           "fontsize": "11", "ranksep": "0.4"},
-                             node_attr={"fontname": "Helvetica", "fontsize": "10"},
-                             edge_attr={"arrowsize": "0.6"})
-    if title:
-        graph.attr(label=title, labelloc="t")
+    graph = _new_graph(rankdir, title, ranksep="0.4")
     consumers: dict[Value, set[Any]] = {}
     for n in order:
         for p in n.parents:
@@ -326,6 +295,17 @@ def _draw_collapsed(root: Value, order: list[Value], groups: Mapping[Value, tupl
             if edge[0] != edge[1] and edge not in edges:
                 edges.add(edge)
                 graph.edge(*edge)
+    return graph
+
+
+def _new_graph(rankdir: str, title: str | None, **graph_attr: str) -> Any:
+    graph = _drawing_class()(name="valuegrad",
+                             graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11",
+                                         **graph_attr},
+                             node_attr={"fontname": "Helvetica", "fontsize": "10"},
+                             edge_attr={"arrowsize": "0.6"})
+    if title:
+        graph.attr(label=title, labelloc="t")
     return graph
 
 

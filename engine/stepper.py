@@ -25,7 +25,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.draw import draw, render, write_atomic
+from engine.atomic import write_atomic
+from engine.draw import draw, render
 from engine.steps import backward_steps, forward_steps
 from engine.value import Value
 

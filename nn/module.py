@@ -10,19 +10,18 @@ Reference: PyTorch documentation, ``torch.nn.Module`` and ``torch.nn.Linear`` (i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import numbers
 import os
 import random
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Union
 
 import engine
 from engine import Value
+from engine.atomic import write_atomic
 
 Input = Union[Value, float, int]
 
@@ -394,37 +393,7 @@ def write_json_atomic(path: str | os.PathLike[str], document: Any) -> None:
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` to write to; on success it is renamed to
-    ``path`` (readers see the old file or the new one, never half of one), on failure it is
-    removed. The file gets the permissions a newly created file would (the umask), not the
-    owner-only ones of a temporary file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    write_atomic(path, text.encode("utf-8"))
 
 
 _MODULE_TYPES: dict[str, type[Module]] = {"Neuron": Neuron, "Layer": Layer, "MLP": MLP}

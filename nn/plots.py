@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine import Value, no_grad
-from nn.module import atomic_path
+from engine.atomic import atomic_path
 from nn.train import History
 
 
