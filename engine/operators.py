@@ -135,3 +135,22 @@ def minimum(a: float, b: float) -> float:
     if a != a or b != b:
         return nan
     return a if a <= b else b
+
+
+def where(condition: bool, if_true: float, if_false: float) -> float:
+    """``if_true`` where ``condition`` holds, else ``if_false`` (both already evaluated, as
+    ``numpy.where``): the one branch used by the op table's derivative expressions."""
+    return if_true if condition else if_false
+
+
+FUNCTIONS = {
+    "div": div, "pow": power, "exp": exp, "log": log, "log1p": log1p, "sqrt": sqrt,
+    "tanh": math.tanh, "sigmoid": sigmoid, "relu": relu, "abs": abs, "sin": sin, "cos": cos,
+    "maximum": maximum, "minimum": minimum, "sum": sum,
+    "step": step, "sign": sign, "where": where,
+    "eq": lambda a, b: a == b, "lt": lambda a, b: a < b, "ge": lambda a, b: a >= b,
+    "isnan": lambda a: a != a,
+}
+"""Every function the op table's expressions call, by the name they use (see
+:class:`engine.value.Op`): the op table's forward expressions and local derivatives are
+evaluated with these on floats. :mod:`engine.numpy_ops` has the same names on numpy arrays."""

@@ -25,7 +25,7 @@ conventions (kinks, ``inf``/``nan``) follow PyTorch's documented behaviour.
 
 from __future__ import annotations
 
-import math
+import ast
 import numbers
 import operator
 from collections.abc import Callable, Iterable, Iterator
@@ -45,15 +45,27 @@ Operand = Union["Value", Number]
 class Op:
     """One primitive operation: its forward function and its local derivatives.
 
+    Both are written once, as Python expression text in the operands' names (``a``, ``b``,
+    and ``out`` for the op's result; ``x`` and ``xs`` for an op of any arity), calling only
+    the functions named in :data:`engine.operators.FUNCTIONS`. The text is compiled here into
+    the functions the eager engine calls, and the tracer (:mod:`engine.trace`) writes the same
+    text, operand names replaced, into the programs it generates, on floats or numpy arrays.
+    So a row of the table is all there is to an op.
+
     Attributes:
         name: the table key (``"mul"``).
         symbol: a short symbol for the op (``"×"``), for printing and drawing graphs.
         arity: the number of operands, or ``0`` for any number (``sum``).
-        forward: ``forward(*operands) -> float`` on plain floats, IEEE-safe (never raises).
-        derivative: ``derivative(*operands, out) -> tuple`` of the local derivatives
-            ``∂out/∂operand_i``, one per operand; ``out`` is the op's result. Works on floats
-            and on Values alike (see the module docstring).
-        formula: the forward as text (``"a·b"``), for printing and reports.
+        source: the forward as an expression (``"a * b"``).
+        derivative_source: the local derivatives ``∂out/∂operand_i`` as expressions, one per
+            operand (``("b", "a")``); for any arity, one expression in ``x`` (the operand),
+            ``xs`` (all operands) and ``out``, used for every operand.
+        forward: ``forward(*operands) -> float`` on plain floats, IEEE-safe (never raises),
+            compiled from ``source``.
+        derivative: ``derivative(*operands, out) -> tuple`` of the local derivatives, compiled
+            from ``derivative_source``. Works on floats and on Values alike (see the module
+            docstring): the op names in it call the ops themselves.
+        formula: the forward as text for people (``"a·b"``), for printing and reports.
         derivative_formula: the local derivatives as text (``"b, a"``).
         reference: ``reference(mp, *operands)``: the forward function written with the
             ``mpmath`` module ``mp`` (passed in, so the engine does not import it), for
@@ -64,20 +76,30 @@ class Op:
     a new Value node (``mul(a, 2)`` is ``a * 2``).
     """
 
-    __slots__ = ("name", "symbol", "arity", "forward", "derivative", "formula",
-                 "derivative_formula", "reference")
+    __slots__ = ("name", "symbol", "arity", "source", "derivative_source", "forward", "derivative",
+                 "formula", "derivative_formula", "reference")
 
-    def __init__(self, name: str, symbol: str, arity: int, forward: Callable[..., float],
-                 derivative: Callable[..., tuple[Any, ...]], formula: str,
-                 derivative_formula: str, reference: Callable[..., Any]) -> None:
+    def __init__(self, name: str, symbol: str, arity: int, source: str,
+                 derivative_source: tuple[str, ...], formula: str, derivative_formula: str,
+                 reference: Callable[..., Any]) -> None:
+        if arity and len(derivative_source) != arity or not arity and len(derivative_source) != 1:
+            raise ValueError(f"op {name}: {len(derivative_source)} derivative expressions for arity {arity}")
         self.name = name
         self.symbol = symbol
         self.arity = arity
-        self.forward = forward
-        self.derivative = derivative
+        self.source = source
+        self.derivative_source = derivative_source
+        self.forward = _compile_forward(source, arity)
+        self.derivative = _compile_derivative(derivative_source, arity)
         self.formula = formula
         self.derivative_formula = derivative_formula
         self.reference = reference
+
+    @property
+    def operand_names(self) -> tuple[str, ...]:
+        """The names the expressions use for the operands: ``("a",)``, ``("a", "b")``, or
+        ``("xs",)`` for an op of any arity."""
+        return ("a", "b")[:self.arity] if self.arity else ("xs",)
 
     def __call__(self, *operands: Operand) -> Any:
         for x in operands:
@@ -116,66 +138,78 @@ def _data(x: Operand) -> float:
     return x.data if isinstance(x, Value) else x
 
 
-def _pow_derivative(a: Any, b: Any, out: Any) -> tuple[Any, Any]:
-    # d/da a**b = b·a**(b-1), defined as 0 where b == 0 (so d/dx x**0 is 0 even at x = 0, where
-    # 0·0**-1 would be nan); d/db a**b = a**b·log(a), defined as 0 where a == 0 and b >= 0
-    # (PyTorch's pow_backward). PyTorch masks every b == 0, which also drops the b-dependence of
-    # the first term on the create_graph path; we mask only where b·a**(b-1) is not 0 by itself
-    # (a = 0 or nan), so second derivatives through b stay right.
-    a_, b_ = _data(a), _data(b)
-    da = 0.0 if b_ == 0.0 and (a_ == 0.0 or a_ != a_) else b * power(a, b - 1.0)
-    db = 0.0 if a_ == 0.0 and b_ >= 0.0 else out * log(a)
-    return da, db
+# The forward expressions run on floats, with engine.operators' functions. An expression that
+# is just one function or Python operator applied to the operands in order compiles to that
+# function itself, saving a call frame on the eager engine's hottest path.
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
 
 
-def _maximum_derivative(a: Any, b: Any, out: Any) -> tuple[float, float]:
-    # PyTorch's rule: the smaller operand gets 0, a tie ½ each, otherwise (the larger
-    # operand, or either side of a nan) the whole upstream gradient.
-    x, y = _data(a), _data(b)
-    if x == y:
-        return 0.5, 0.5
-    return (0.0 if x < y else 1.0), (0.0 if y < x else 1.0)
+def _compile_forward(source: str, arity: int) -> Callable[..., float]:
+    names = ["a", "b"][:arity]
+    tree = ast.parse(source, mode="eval").body
+    operands = [n.id for n in getattr(tree, "args", ()) if isinstance(n, ast.Name)]
+    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and operands == names \
+            and len(tree.args) == arity and tree.func.id in F.FUNCTIONS:
+        return F.FUNCTIONS[tree.func.id]  # type: ignore[return-value]
+    if isinstance(tree, ast.BinOp) and type(tree.op) in _OPERATORS and names == ["a", "b"] \
+            and [getattr(tree.left, "id", None), getattr(tree.right, "id", None)] == names:
+        return _OPERATORS[type(tree.op)]
+    if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.USub) and getattr(tree.operand, "id", None) == "a":
+        return operator.neg
+    signature = ", ".join(names) if arity else "*xs"
+    return eval(f"lambda {signature}: {source}", dict(F.FUNCTIONS))
 
 
-def _minimum_derivative(a: Any, b: Any, out: Any) -> tuple[float, float]:
-    # The same with the roles swapped: the larger operand gets 0.
-    x, y = _data(a), _data(b)
-    if x == y:
-        return 0.5, 0.5
-    return (0.0 if x > y else 1.0), (0.0 if y > x else 1.0)
+# The local derivatives run on floats and on Values (create_graph): an op name in them calls
+# the op itself, and the helpers below read a Value's number where a derivative depends on
+# which side of a kink the operand is. Filled in once the table exists.
+_DERIVATIVE_FUNCTIONS: dict[str, Any] = {
+    "step": lambda a: F.step(_data(a)),
+    "sign": lambda a: F.sign(_data(a)),
+    "where": F.where,
+    "eq": lambda a, b: _data(a) == _data(b),
+    "lt": lambda a, b: _data(a) < _data(b),
+    "ge": lambda a, b: _data(a) >= _data(b),
+    "isnan": lambda a: _data(a) != _data(a),
+}
 
 
-# The derivatives below call ops defined in the same table; declared here for type checkers.
-div: Op
-power: Op
-log: Op
-log1p: Op
-sigmoid: Op
-sin: Op
-cos: Op
+def _compile_derivative(sources: tuple[str, ...], arity: int) -> Callable[..., tuple[Any, ...]]:
+    if arity:
+        names = ", ".join(["a", "b"][:arity])
+        return eval(f"lambda {names}, out: ({', '.join(sources)},)", _DERIVATIVE_FUNCTIONS)
+    each = eval(f"lambda x, xs, out: {sources[0]}", _DERIVATIVE_FUNCTIONS)
+
+    def derivative(*operands_and_out: Any) -> tuple[Any, ...]:
+        *xs, out = operands_and_out
+        return tuple([each(x, xs, out) for x in xs])
+
+    return derivative
+
 
 # fmt: off
-# One row per op:    name       symbol  arity forward           local derivatives ∂out/∂operand                      formula        derivative text              high-precision reference, in mpmath
-add     = Op("add",     "+",    2, operator.add, lambda a, b, out: (1.0, 1.0),                               "a + b",       "1, 1",                              lambda mp, a, b: a + b)
-sub     = Op("sub",     "−",    2, operator.sub, lambda a, b, out: (1.0, -1.0),                              "a − b",       "1, −1",                             lambda mp, a, b: a - b)
-mul     = Op("mul",     "×",    2, operator.mul, lambda a, b, out: (b, a),                                   "a·b",         "b, a",                              lambda mp, a, b: a * b)
-div     = Op("div",     "÷",    2, F.div,        lambda a, b, out: (div(1.0, b), -div(out, b)),              "a / b",       "1/b, −a/b²",                        lambda mp, a, b: a / b)
-neg     = Op("neg",     "−",    1, operator.neg, lambda a, out: (-1.0,),                                     "−a",          "−1",                                lambda mp, a: -a)
-power   = Op("pow",     "**",   2, F.power,      _pow_derivative,                                            "a ** b",      "b·a**(b−1), a**b·log a",            lambda mp, a, b: mp.power(a, b))
-exp     = Op("exp",     "exp",  1, F.exp,        lambda a, out: (out,),                                      "exp a",       "exp a",                             lambda mp, a: mp.exp(a))
-log     = Op("log",     "log",  1, F.log,        lambda a, out: (div(1.0, a),),                              "log a",       "1/a",                               lambda mp, a: mp.log(a))
-log1p   = Op("log1p",   "log1p", 1, F.log1p,     lambda a, out: (div(1.0, 1.0 + a),),                        "log(1 + a)",  "1/(1 + a)",                         lambda mp, a: mp.log1p(a))
-sqrt    = Op("sqrt",    "√",    1, F.sqrt,       lambda a, out: (div(0.5, out),),                            "√a",          "1/(2√a)",                           lambda mp, a: mp.sqrt(a))
-tanh    = Op("tanh",    "tanh", 1, math.tanh,    lambda a, out: (4.0 * sigmoid(2.0 * a) * sigmoid(-2.0 * a),), "tanh a",  "1 − tanh² a = 4σ(2a)σ(−2a)",        lambda mp, a: mp.tanh(a))
-sigmoid = Op("sigmoid", "σ",    1, F.sigmoid,    lambda a, out: (out * sigmoid(-a),),                        "σ(a)",        "σ(a)·(1 − σ(a)) = σ(a)·σ(−a)",      lambda mp, a: 1 / (1 + mp.exp(-a)))
-relu    = Op("relu",    "ReLU", 1, F.relu,       lambda a, out: (F.step(_data(a)),),                         "max(a, 0)",   "1 if a > 0 else 0",                 lambda mp, a: a if a > 0 else mp.mpf(0))
-absval  = Op("abs",     "abs",  1, abs,          lambda a, out: (F.sign(_data(a)),),                         "|a|",         "sign a (0 at 0)",                   lambda mp, a: mp.fabs(a))
-sin     = Op("sin",     "sin",  1, F.sin,        lambda a, out: (cos(a),),                                   "sin a",       "cos a",                             lambda mp, a: mp.sin(a))
-cos     = Op("cos",     "cos",  1, F.cos,        lambda a, out: (-sin(a),),                                  "cos a",       "−sin a",                            lambda mp, a: mp.cos(a))
-maximum = Op("maximum", "max",  2, F.maximum,    _maximum_derivative,                                        "max(a, b)",   "1 to the larger, ½ each on a tie",  lambda mp, a, b: max(a, b))
-minimum = Op("minimum", "min",  2, F.minimum,    _minimum_derivative,                                        "min(a, b)",   "1 to the smaller, ½ each on a tie", lambda mp, a, b: min(a, b))
-total   = Op("sum",     "Σ",    0, lambda *xs: sum(xs, 0.0),
-                                                 lambda *xs: (1.0,) * (len(xs) - 1),                         "a₁ + … + aₙ", "1 each",                            lambda mp, *xs: mp.fsum(xs))
+# One row per op:    name       symbol arity forward            local derivatives ∂out/∂a, ∂out/∂b                                                                            formula        derivative text                      high-precision reference, in mpmath
+add     = Op("add",     "+",    2, "a + b",         ("1.0", "1.0"),                                                                                       "a + b",       "1, 1",                              lambda mp, a, b: a + b)
+sub     = Op("sub",     "−",    2, "a - b",         ("1.0", "-1.0"),                                                                                      "a − b",       "1, −1",                             lambda mp, a, b: a - b)
+mul     = Op("mul",     "×",    2, "a * b",         ("b", "a"),                                                                                           "a·b",         "b, a",                              lambda mp, a, b: a * b)
+div     = Op("div",     "÷",    2, "div(a, b)",     ("div(1.0, b)", "-div(out, b)"),                                                                      "a / b",       "1/b, −a/b²",                        lambda mp, a, b: a / b)
+neg     = Op("neg",     "−",    1, "-a",            ("-1.0",),                                                                                            "−a",          "−1",                                lambda mp, a: -a)
+# pow: d/da is 0 where b == 0 and a is 0 or nan (where b·a**(b−1) would be 0·inf); d/db is 0 where a == 0 and b >= 0 (PyTorch's pow_backward, masking only where needed so second derivatives through b stay right)
+power   = Op("pow",     "**",   2, "pow(a, b)",     ("where(eq(b, 0.0) & (eq(a, 0.0) | isnan(a)), 0.0, b * pow(a, b - 1.0))", "where(eq(a, 0.0) & ge(b, 0.0), 0.0, out * log(a))"), "a ** b", "b·a**(b−1), a**b·log a", lambda mp, a, b: mp.power(a, b))
+exp     = Op("exp",     "exp",  1, "exp(a)",        ("out",),                                                                                             "exp a",       "exp a",                             lambda mp, a: mp.exp(a))
+log     = Op("log",     "log",  1, "log(a)",        ("div(1.0, a)",),                                                                                     "log a",       "1/a",                               lambda mp, a: mp.log(a))
+log1p   = Op("log1p",   "log1p", 1, "log1p(a)",     ("div(1.0, 1.0 + a)",),                                                                               "log(1 + a)",  "1/(1 + a)",                         lambda mp, a: mp.log1p(a))
+sqrt    = Op("sqrt",    "√",    1, "sqrt(a)",       ("div(0.5, out)",),                                                                                   "√a",          "1/(2√a)",                           lambda mp, a: mp.sqrt(a))
+tanh    = Op("tanh",    "tanh", 1, "tanh(a)",       ("4.0 * sigmoid(2.0 * a) * sigmoid(-2.0 * a)",),                                                      "tanh a",      "1 − tanh² a = 4σ(2a)σ(−2a)",        lambda mp, a: mp.tanh(a))
+sigmoid = Op("sigmoid", "σ",    1, "sigmoid(a)",    ("out * sigmoid(-a)",),                                                                               "σ(a)",        "σ(a)·(1 − σ(a)) = σ(a)·σ(−a)",      lambda mp, a: 1 / (1 + mp.exp(-a)))
+relu    = Op("relu",    "ReLU", 1, "relu(a)",       ("step(a)",),                                                                                         "max(a, 0)",   "1 if a > 0 else 0",                 lambda mp, a: a if a > 0 else mp.mpf(0))
+absval  = Op("abs",     "abs",  1, "abs(a)",        ("sign(a)",),                                                                                         "|a|",         "sign a (0 at 0)",                   lambda mp, a: mp.fabs(a))
+sin     = Op("sin",     "sin",  1, "sin(a)",        ("cos(a)",),                                                                                          "sin a",       "cos a",                             lambda mp, a: mp.sin(a))
+cos     = Op("cos",     "cos",  1, "cos(a)",        ("-sin(a)",),                                                                                         "cos a",       "−sin a",                            lambda mp, a: mp.cos(a))
+# max and min (PyTorch's rule): the smaller (for min, the larger) operand gets 0, a tie ½ each, otherwise (also either side of a nan) the whole upstream gradient
+maximum = Op("maximum", "max",  2, "maximum(a, b)", ("where(eq(a, b), 0.5, where(lt(a, b), 0.0, 1.0))", "where(eq(a, b), 0.5, where(lt(b, a), 0.0, 1.0))"), "max(a, b)",   "1 to the larger, ½ each on a tie",  lambda mp, a, b: max(a, b))
+minimum = Op("minimum", "min",  2, "minimum(a, b)", ("where(eq(a, b), 0.5, where(lt(b, a), 0.0, 1.0))", "where(eq(a, b), 0.5, where(lt(a, b), 0.0, 1.0))"), "min(a, b)",   "1 to the smaller, ½ each on a tie", lambda mp, a, b: min(a, b))
+total   = Op("sum",     "Σ",    0, "sum(xs, 0.0)",  ("1.0",),                                                                                             "a₁ + … + aₙ", "1 each",                            lambda mp, *xs: mp.fsum(xs))
 # fmt: on
 
 OPS: dict[str, Op] = {op.name: op for op in (
@@ -183,6 +217,8 @@ OPS: dict[str, Op] = {op.name: op for op in (
     maximum, minimum, total,
 )}
 """The op table: every primitive of the engine, by name."""
+
+_DERIVATIVE_FUNCTIONS.update(OPS)  # the derivatives' op names call the ops
 
 
 # --------------------------------------------------------------------------------------------
