@@ -12,6 +12,7 @@ side; see :mod:`engine.value`.
 """
 
 from engine.gradcheck import GradcheckReport, gradcheck, hessian_of
+from engine.trace import GuardFailed, Program, trace, traced
 from engine.value import (
     OPS,
     Op,
@@ -27,8 +28,10 @@ from engine.value import sum_values as sum  # noqa: F401  (engine.sum, like torc
 
 __all__ = [
     "GradcheckReport",
+    "GuardFailed",
     "OPS",
     "Op",
+    "Program",
     "Value",
     "gradcheck",
     "hessian_of",
@@ -38,4 +41,6 @@ __all__ = [
     "no_grad",
     "op_by_name",
     "topological_order",
+    "trace",
+    "traced",
 ]

@@ -392,17 +392,23 @@ class Value:
         return _unary(cos, self)
 
     # Comparisons look at data and return bool, so sorted(), max() and min() work on Values.
+    # While engine.trace runs a function, each comparison is also recorded as a guard: the
+    # traced program takes the branch the comparison chose, and checks it on replay.
     def __lt__(self, other: Operand) -> bool:
-        return self.data < _data(other)
+        return _compared("<", self, other, self.data < _data(other))
 
     def __le__(self, other: Operand) -> bool:
-        return self.data <= _data(other)
+        return _compared("<=", self, other, self.data <= _data(other))
 
     def __gt__(self, other: Operand) -> bool:
-        return self.data > _data(other)
+        return _compared(">", self, other, self.data > _data(other))
 
     def __ge__(self, other: Operand) -> bool:
-        return self.data >= _data(other)
+        return _compared(">=", self, other, self.data >= _data(other))
+
+    def __bool__(self) -> bool:
+        """``data != 0``, as ``bool(torch.tensor(x))``; ``if value:`` branches on the number."""
+        return _compared("!=", self, 0.0, self.data != 0.0)
 
     __hash__ = object.__hash__  # identity, stated here because the class defines comparisons
 
@@ -411,6 +417,10 @@ class Value:
     __array_ufunc__ = None
 
     def __float__(self) -> float:
+        if _tracing is not None:
+            raise TracingError(
+                "float() of a traced Value would bake its number into the program (and math.* "
+                "functions call float()); use the Value's own ops (x.exp(), x.log(), ...) instead")
         return self.data
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -496,7 +506,15 @@ _new_value = object.__new__
 
 def _constant(x: Operand) -> Value:
     """An operand as a Value: a Value as it is, a number as a new leaf."""
-    return x if isinstance(x, Value) else Value(x)
+    return x if isinstance(x, Value) else _number(x)
+
+
+def _number(x: Number) -> Value:
+    """A number operand as a constant leaf (which a trace in progress notes as a constant)."""
+    leaf = Value(x)
+    if _tracing is not None:
+        _tracing.constants.add(leaf)
+    return leaf
 
 
 def _unary(op: Op, a: Value) -> Value:
@@ -505,9 +523,9 @@ def _unary(op: Op, a: Value) -> Value:
 
 def _binary(op: Op, a: Operand, b: Operand) -> Value:
     if not isinstance(a, Value):  # a number operand becomes a constant leaf
-        a = Value(a)
+        a = _number(a)
     if not isinstance(b, Value):
-        b = Value(b)
+        b = _number(b)
     return _node(op, op.forward(a.data, b.data), a, b)
 
 
@@ -630,6 +648,34 @@ def _backward_recorded(order: list[Value], root: Value, gradient: Operand) -> No
         local = op.derivative(*node.parents, node)
         for parent, d in zip(node.parents, local):
             parent.grad = parent.grad + upstream * d
+
+
+# --------------------------------------------------------------------------------------------
+# What a trace in progress (engine.trace) records beyond the graph
+# --------------------------------------------------------------------------------------------
+
+
+class TracingError(RuntimeError):
+    """Something a traced function did cannot be captured in a program (see :mod:`engine.trace`)."""
+
+
+class _Tracing:
+    """The comparisons made on Values and the constant leaves made from numbers while
+    :func:`engine.trace.trace` runs a function."""
+
+    def __init__(self) -> None:
+        self.comparisons: list[tuple[str, Value, Operand, bool]] = []
+        self.constants: set[Value] = set()
+
+
+_tracing: _Tracing | None = None
+
+
+def _compared(relation: str, a: Value, b: Operand, result: bool) -> bool:
+    """Return ``result``, the outcome of ``a <relation> b``, noting it as a guard when tracing."""
+    if _tracing is not None:
+        _tracing.comparisons.append((relation, a, b, result))
+    return result
 
 
 # --------------------------------------------------------------------------------------------

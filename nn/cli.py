@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where model.json, history.csv and the plots go")
     train.add_argument("--resume", action="store_true", help="continue from DIR/model.json up to --epochs")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--compile", action="store_true",
+                       help="trace the model and loss once and train by batched replay (numpy): the same "
+                            "steps, many times faster")
     check = commands.add_parser(
         "check", help="check an expression's gradients (gradcheck)",
         description="Build an expression's graph, run backward, and check every gradient against an "
@@ -362,7 +365,7 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
         fit(model, X_train, y_train, loss=args.loss, optimizer=optimizer, epochs=args.epochs,
             batch_size=args.batch_size, seed=args.seed, n_classes=data.n_classes, X_test=X_test,
             y_test=y_test, lr_schedule=schedule, start_epoch=start, history=history,
-            on_epoch_end=save_checkpoint, progress=not args.no_progress)
+            on_epoch_end=save_checkpoint, progress=not args.no_progress, compile=args.compile)
     except KeyboardInterrupt:
         done = history.rows[-1]["epoch"] if history.rows else 0
         saved = f"epoch {int(done)} is saved in {checkpoint}; continue with --resume" if done \
@@ -372,7 +375,7 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     except Diverged as e:
         print(f"valuegrad: {e}; the last finite epoch is kept in {checkpoint}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError) as e:  # settings that fit() rejects (from a damaged checkpoint)
+    except (ValueError, TypeError, ImportError) as e:  # fit() rejects: a damaged checkpoint, no numpy
         raise UsageError(str(e)) from None
 
     _, train_acc = evaluate(model, X_train, y_train, args.loss, data.n_classes)

@@ -179,3 +179,46 @@ def cross_entropy(logits: Sequence[Value] | Sequence[Sequence[Value]],
         top, tail = _logsumexp_parts(z)  # (z_k − z_t) + tail: no large number cancels the tail
         losses.append(top - z[index] if tail is None else (top - z[index]) + tail)
     return mean(losses)
+
+
+def sample_loss(loss: str, outputs: Sequence[Value], target: Sequence[Value]) -> Value:
+    """One sample's loss with its target given as Values, written with no branch on any
+    number, so that one trace (:func:`engine.trace`) serves every sample of a data set:
+    batched replay with seed ``1/N`` gives the gradient of ``batch_loss`` over ``N`` samples.
+
+    ``target`` is :func:`target_values`' encoding: for ``cross_entropy`` and ``mse``
+    the one-hot vector ``t`` of the class, for ``hinge`` the label ``y`` in {-1, +1}, for
+    ``bce`` the label ``y`` in {0, 1}. Formulas (``z`` the outputs):
+
+    - ``cross_entropy``: ``log(1 + Σᵢ (1 - tᵢ)·e^(zᵢ - z_t))`` with ``z_t = Σᵢ tᵢ·zᵢ``: the
+      same ``-log softmax(z)[t]`` as :func:`cross_entropy`, exact for tiny losses; it
+      overflows to ``inf`` only where a wrong class's logit exceeds the right one's by more
+      than 709 (a loss above 709).
+    - ``hinge``: ``max(0, 1 - y·z)``; ``bce``: ``max(z, 0) - z·y + log(1 + e^-|z|)``;
+    - ``mse``: ``Σᵢ (zᵢ - tᵢ)² / C`` over the ``C`` outputs (the batch mean of which is
+      :func:`mse_loss`'s mean over every output of every sample).
+
+    Raises:
+        ValueError: an unknown loss.
+    """
+    if loss == "cross_entropy":
+        right = engine.sum([t * z for t, z in zip(target, outputs)])
+        return engine.sum([(1 - t) * (z - right).exp() for t, z in zip(target, outputs)]).log1p()
+    if loss == "hinge":
+        return (1 - target[0] * outputs[0]).relu()
+    if loss == "bce":
+        z, y = outputs[0], target[0]
+        return engine.maximum(z, 0.0) - z * y + (-abs(z)).exp().log1p()
+    if loss == "mse":
+        return engine.sum([(z - t) ** 2 for z, t in zip(outputs, target)]) / len(outputs)
+    raise ValueError(f"unknown loss {loss!r}; choose one of cross_entropy, hinge, bce, mse")
+
+
+def target_values(loss: str, label: int, n_classes: int) -> list[float]:
+    """The target :func:`sample_loss` takes for class ``label``: one-hot for
+    ``cross_entropy`` and ``mse``, ``[2·label - 1]`` for ``hinge``, ``[label]`` for ``bce``."""
+    if loss == "hinge":
+        return [2.0 * label - 1.0]
+    if loss == "bce":
+        return [float(label)]
+    return [1.0 if k == label else 0.0 for k in range(n_classes)]
