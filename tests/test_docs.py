@@ -6,6 +6,7 @@ import doctest
 from pathlib import Path
 
 import engine
+import engine.trace
 import nn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +18,7 @@ def test_readme_examples() -> None:
 
 
 def test_docstring_examples() -> None:
-    for module in (engine, nn):
+    for module in (engine, nn, engine.trace):
         result = doctest.testmod(module)
         assert result.attempted >= 1 and result.failed == 0, module.__name__
 
