@@ -200,7 +200,8 @@ class Program:
 
     def __str__(self) -> str:
         outputs = ", ".join(self.output_names)
-        lines = [f"program {self.name}({', '.join(self.inputs)}; {', '.join(self.params)}) -> {outputs}"]
+        params = f"; {', '.join(self.params)}" if self.params else ""
+        lines = [f"program {self.name}({', '.join(self.inputs)}{params}) -> {outputs}"]
         lines += [f"  %{k} = input {name}" for k, name in enumerate(self.inputs)]
         lines += [f"  %{len(self.inputs) + k} = param {name}" for k, name in enumerate(self.params)]
         lines += [f"  %{i.slot} = {i.op.name} {' '.join(self.describe(a) for a in i.args)}"
