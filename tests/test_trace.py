@@ -180,6 +180,11 @@ def test_batched_replay_of_random_mlps_equals_the_eager_engine(case, n: int) -> 
         assert close(float(g), p.grad, rel=1e-12, scale=n)
     one = program.batch(np.array(rows[:1]))
     single = program(rows[0])
+    model.zero_grad()
+    first = engine.sum(model([Value(v) for v in rows[0]]))
+    first.backward()
+    assert single.outputs == [first.data]  # replay on floats: the eager engine's operations, in order
+    assert single.param_grads == [p.grad for p in model.parameters()]
     assert close(float(one.outputs[0, 0]), single.outputs[0], scale=1.0)
     assert all(close(float(g), h, scale=1.0) for g, h in zip(one.param_grads, single.param_grads))
 
@@ -286,6 +291,16 @@ def test_bad_inputs_are_named() -> None:
         engine.trace(lambda x: x, "text")
     with pytest.raises(TypeError, match="return a Value"):
         engine.trace(lambda x: 1.0, 2.0)
+
+
+def test_batched_replay_without_numpy_says_how_to_install_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    program = neuron_program()
+    program([2.0, 0.0])  # replay on floats needs no numpy
+    monkeypatch.setitem(sys.modules, "numpy", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install 'valuegrad\[fast\]'"):
+        program.batch([[2.0, 0.0]])
 
 
 # --------------------------------------------------------------------------------------------
