@@ -785,11 +785,28 @@ def report(figures: dict[str, Any]) -> list[str]:
         row(f"{label} (mean of {figures['sizes']['timed_steps']})", f"{times[OURS.name]:.1f}",
             f"{times[MICRO.name]:.1f}", faster(speedup(times)))
     torch_figures = demo["torch"]
+    micro_ms = demo["ms_per_step"]["gc_on"][MICRO.name]
+    replay, batched = demo["traced"]["replay"], demo["traced"]["batched"]
+    row(f"replay on floats, a sample at a time, ms/step (mean of {replay['timed_steps']})",
+        f"{replay['ms_per_step']:.2f}", f"{micro_ms:.1f}", faster(micro_ms / replay["ms_per_step"]))
+    vs_torch = "" if "skipped" in torch_figures else \
+        f"; {batched['ms_per_step'] / torch_figures['ms_per_step']:.2f}x PyTorch's step time"
+    row(f"batched replay on numpy, ms/step (mean of {batched['timed_steps']})",
+        f"{batched['ms_per_step']:.3f}", f"{micro_ms:.1f}",
+        faster(micro_ms / batched["ms_per_step"]) + vs_torch)
+    row("first step incl. trace + code generation, s", "", "",
+        f"replay {replay['first_step_seconds']:.2f} s, batched {batched['first_step_seconds']:.2f} s "
+        f"({batched['instructions']:,} instructions)")
     row("loss at step 0", f"{demo['first_step_loss'][OURS.name]:.6f}",
         f"{demo['first_step_loss'][MICRO.name]:.6f}",
         f"PyTorch: {torch_figures['first_step_loss']:.6f}" if "first_step_loss" in torch_figures else "")
+    row("loss at step 0, replay / batched replay",
+        f"{replay['first_step_loss']:.6f} / {batched['first_step_loss']:.6f}", "")
     row(f"train accuracy after {demo['train_steps']} steps", f"{demo['final_accuracy']:.3f}",
         "(not run)", f"in {demo['train_seconds']:.1f} s")
+    row(f"train accuracy after {demo['train_steps']} steps, batched replay",
+        f"{batched['train']['accuracy']:.3f}", "(not run)",
+        f"in {batched['train']['seconds']:.2f} s, code generation included")
     if "skipped" in torch_figures:
         row("PyTorch float64 tensors, ms/step", "", "", f"skipped: {torch_figures['skipped']}")
     else:
@@ -808,6 +825,30 @@ def report(figures: dict[str, Any]) -> list[str]:
     row("chain length", f">= {ours_depth:,}" if ours_depth else "failed",
         f"{depth['max_depth'][MICRO.name]:,}", f"ours in {depth['valuegrad_chain_seconds']:.1f} s")
 
+    digits = figures["digits"]
+    compiled, eager, reached = digits["compiled"], digits["eager"], digits["to_target"]
+    section(f"5. digits, one epoch: {digits['train']} train / {digits['test']} test, MLP(64, [32, 10]), "
+            f"Adam, batches of {DIGITS_BATCH} ({digits['batches']} per epoch)")
+    row(f"compiled (batched replay), s/epoch (mean of {figures['sizes']['digits_epochs']})",
+        f"{compiled['epoch_seconds']:.3f}", "", f"{eager['epoch_seconds'] / compiled['epoch_seconds']:.0f}x "
+        f"faster than eager")
+    row("compiled, first epoch incl. trace + code generation, s", f"{compiled['first_epoch_seconds']:.2f}", "")
+    scaled = "" if eager["batches"] == digits["batches"] else \
+        f" ({eager['batches']} of {digits['batches']} batches, scaled)"
+    row(f"eager, s/epoch{scaled}", f"{eager['epoch_seconds']:.2f}", "")
+    torch_digits = digits["torch"]
+    if "skipped" in torch_digits:
+        row("PyTorch float64 tensors, s/epoch", "", "", f"skipped: {torch_digits['skipped']}")
+    else:
+        ratio = compiled["epoch_seconds"] / torch_digits["epoch_seconds"]
+        row(f"PyTorch {torch_digits['version']} float64 tensors, s/epoch "
+            f"(mean of {figures['sizes']['digits_epochs']})", "", "",
+            f"{torch_digits['epoch_seconds']:.4f} s ({ratio:.1f}x faster than compiled)")
+    row(f"compiled until test accuracy >= {DIGITS_ACCURACY}",
+        f"{reached['epochs']} epoch{'s' if reached['epochs'] != 1 else ''}", "",
+        f"in {reached['seconds']:.2f} s, test accuracy {reached['test_accuracy']:.3f}"
+        + ("" if reached["reached"] else f" (not reached in {reached['max_epochs']} epochs)"))
+
     headers = ("measurement", "valuegrad", "micrograd", "valuegrad vs micrograd")
     table = [headers, *[r for r in rows if r[1] or r[2] or r[3]]]  # section titles span the row
     width = [max(len(r[i]) for r in table) for i in range(4)]
@@ -822,10 +863,26 @@ def report(figures: dict[str, Any]) -> list[str]:
 
 
 def summary(figures: dict[str, Any]) -> dict[str, Any]:
-    speed = speedup(figures["demo"]["ms_per_step"]["gc_on"])
+    demo = figures["demo"]
+    speed = speedup(demo["ms_per_step"]["gc_on"])
     memory = mem_ratio(figures["memory"]["backward_bytes_per_node"])
+    batched_ms = demo["traced"]["batched"]["ms_per_step"]
+    batched = demo["ms_per_step"]["gc_on"][MICRO.name] / batched_ms
+    torch_ratio = None if "skipped" in demo["torch"] else batched_ms / demo["torch"]["ms_per_step"]
+    reached = figures["digits"]["to_target"]
     return {"demo_speedup": speed, "speed_target": SPEED_TARGET, "speed_met": speed >= SPEED_TARGET,
-            "memory_ratio": memory, "memory_target": MEMORY_TARGET, "memory_met": memory <= MEMORY_TARGET}
+            "memory_ratio": memory, "memory_target": MEMORY_TARGET, "memory_met": memory <= MEMORY_TARGET,
+            "batched_speedup": batched, "batched_target": BATCHED_TARGET,
+            "batched_met": batched >= BATCHED_TARGET,
+            "batched_vs_torch": torch_ratio, "torch_target": TORCH_TARGET,
+            "torch_met": None if torch_ratio is None else torch_ratio <= TORCH_TARGET,
+            "digits_accuracy": reached["test_accuracy"], "digits_seconds": reached["seconds"],
+            "digits_target": [DIGITS_ACCURACY, DIGITS_SECONDS],
+            "digits_met": reached["reached"] and reached["seconds"] < DIGITS_SECONDS}
+
+
+def met(value: bool | None) -> str:
+    return "not measured" if value is None else "met" if value else "MISSED"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -846,10 +903,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     figures: dict[str, Any] = {"versions": info, "seed": args.seed, "quick": args.quick,
                                "sizes": asdict(sizes)}
-    for key, label, run in (("ops", "1/4 per-op speed", lambda: bench_ops(sizes, args.seed)),
-                            ("demo", "2/4 demo workload", lambda: bench_demo(sizes, args.seed)),
-                            ("memory", "3/4 memory", lambda: bench_memory(sizes, args.seed)),
-                            ("depth", "4/4 deepest chain", lambda: bench_depth(sizes))):
+    for key, label, run in (("ops", "1/5 per-op speed", lambda: bench_ops(sizes, args.seed)),
+                            ("demo", "2/5 demo workload", lambda: bench_demo(sizes, args.seed)),
+                            ("memory", "3/5 memory", lambda: bench_memory(sizes, args.seed)),
+                            ("depth", "4/5 deepest chain", lambda: bench_depth(sizes)),
+                            ("digits", "5/5 digits", lambda: bench_digits(sizes, args.seed))):
         t0 = time.perf_counter()
         figures[key] = run()
         print(f"  {label}: done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
@@ -857,19 +915,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures["seconds"] = time.perf_counter() - start
 
     print("\n".join(report(figures)))
+    demo, traced = figures["demo"], figures["demo"]["traced"]
+    loss_diff = max(traced[name]["first_step_loss_rel_diff"] for name in ("replay", "batched"))
+    trained = traced["batched"]["train"]
     checks = []
-    if not figures["demo"]["same_initial_weights"]:
+    if not demo["same_initial_weights"]:
         checks.append("the two demo models did not start from the same weights")
     if figures["ops"]["max_leaf_grad_rel_diff"] > 1e-9:
         checks.append(f"leaf gradients differ by {figures['ops']['max_leaf_grad_rel_diff']:.2e}")
+    if loss_diff > 1e-9:
+        checks.append(f"the step-0 loss of replay or batched replay differs from the eager engine's by "
+                      f"{loss_diff:.2e} (relative)")
+    if trained["accuracy"] != demo["final_accuracy"]:
+        checks.append(f"batched replay trains to accuracy {trained['accuracy']:.3f}, eager to "
+                      f"{demo['final_accuracy']:.3f}")
     print("checks: " + ("; ".join(checks) if checks else
                         f"same initial weights; leaf gradients of the mixed graph agree to "
-                        f"{figures['ops']['max_leaf_grad_rel_diff']:.1e}"))
+                        f"{figures['ops']['max_leaf_grad_rel_diff']:.1e}; step-0 loss of replay and "
+                        f"batched replay equal the eager engine's to {loss_diff:.1e} (relative); batched "
+                        f"replay trains to accuracy {trained['accuracy']:.3f} in {demo['train_steps']} steps, "
+                        f"as eager, weights within {traced['batched']['weights_max_rel_diff']:.1e} of eager's"))
     s = figures["summary"]
+    torch_part = "PyTorch not measured" if s["batched_vs_torch"] is None else \
+        f"{s['batched_vs_torch']:.2f}x PyTorch's step time"
     print(f"summary: demo step {s['demo_speedup']:.2f}x faster than micrograd "
-          f"(target >= {SPEED_TARGET:.0f}x: {'met' if s['speed_met'] else 'MISSED'}); "
+          f"(target >= {SPEED_TARGET:.0f}x: {met(s['speed_met'])}); "
           f"memory per node {s['memory_ratio']:.2f}x micrograd's "
-          f"(target <= {MEMORY_TARGET:.2f}x: {'met' if s['memory_met'] else 'MISSED'}); "
+          f"(target <= {MEMORY_TARGET:.2f}x: {met(s['memory_met'])}); "
+          f"batched replay {s['batched_speedup']:.0f}x faster than micrograd "
+          f"(target >= {BATCHED_TARGET:.0f}x: {met(s['batched_met'])}), {torch_part} "
+          f"(target <= {TORCH_TARGET:.0f}x: {met(s['torch_met'])}); "
+          f"digits test accuracy {s['digits_accuracy']:.3f} in {s['digits_seconds']:.1f} s "
+          f"(target >= {DIGITS_ACCURACY} in < {DIGITS_SECONDS:.0f} s: {met(s['digits_met'])}); "
           f"run time {figures['seconds']:.0f} s")
     if args.json:
         write_json_atomic(args.json, figures)
