@@ -225,7 +225,8 @@ class Lowering:
 
     def _layer_forward(self, layer: Layer) -> list[str]:
         L = layer.number
-        lines = [f"    # layer {L}: {len(layer.sums)} neurons of {len(layer.inputs)} inputs",
+        neurons = f"{len(layer.sums)} neuron{'s' if len(layer.sums) > 1 else ''}"
+        lines = [f"    # layer {L}: {neurons} of {len(layer.inputs)} input{'s' if len(layer.inputs) > 1 else ''}",
                  f"    X{L} = {self._layer_input(layer)}",
                  f"    W{L} = theta[WI{L}]",
                  f"    Z{L} = X{L} @ W{L}.T" + (f" + theta[BI{L}]" if layer.biases is not None else "")]

@@ -204,10 +204,13 @@ class Program:
         lines = [f"program {self.name}({', '.join(self.inputs)}{params}) -> {outputs}"]
         lines += [f"  %{k} = input {name}" for k, name in enumerate(self.inputs)]
         lines += [f"  %{len(self.inputs) + k} = param {name}" for k, name in enumerate(self.params)]
+        lines += [f"  %{k} = const {v!r}" for k, v in self.constants.items()]
         lines += [f"  %{i.slot} = {i.op.name} {' '.join(self.describe(a) for a in i.args)}"
                   for i in self.instructions]
-        lines += [f"  guard {self.describe(g.lhs)} {g.relation} {self.describe(g.rhs)} is {g.outcome}"
-                  for g in self.guards]
+        for g in self.guards:
+            line = f"  guard {self.describe(g.lhs)} {g.relation} {self.describe(g.rhs)} is {g.outcome}"
+            named = f"{self.label(g.lhs)} {g.relation} {self.label(g.rhs)}"
+            lines.append(line + (f"  # {named}" if named not in line else ""))
         lines.append("  return " + ", ".join(self.describe(s) for s in self.outputs))
         return "\n".join(lines)
 
@@ -233,6 +236,13 @@ class Program:
         ∂(Σ seed·output)/∂%k."""
         return "\n".join(["def backward(seeds):  # after forward: v<k> are its values",
                           *self._backward_lines(), self._return_grads_line()]) + "\n"
+
+    def batch_source(self, input_grads: bool = True) -> str:
+        """The function that :meth:`batch` runs, on numpy arrays: layers as matrix products
+        (see :mod:`engine.batch`), every other instruction one numpy expression."""
+        from engine.batch import Lowering
+
+        return Lowering(self, input_grads, (True,) * len(self.outputs)).source()
 
     def source(self) -> str:
         """The function that replay runs: forward, guards, backward, in one body."""
