@@ -226,7 +226,8 @@ class Lowering:
     def _layer_forward(self, layer: Layer) -> list[str]:
         L = layer.number
         neurons = f"{len(layer.sums)} neuron{'s' if len(layer.sums) > 1 else ''}"
-        lines = [f"    # layer {L}: {neurons} of {len(layer.inputs)} input{'s' if len(layer.inputs) > 1 else ''}",
+        inputs = f"{len(layer.inputs)} input{'s' if len(layer.inputs) > 1 else ''}"
+        lines = [f"    # layer {L}: {neurons} of {inputs}",
                  f"    X{L} = {self._layer_input(layer)}",
                  f"    W{L} = theta[WI{L}]",
                  f"    Z{L} = X{L} @ W{L}.T" + (f" + theta[BI{L}]" if layer.biases is not None else "")]
