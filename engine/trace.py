@@ -517,6 +517,23 @@ def _parameters(params: Any) -> tuple[list[str], list[Value]]:
     return [p.label or f"p{k}" for k, p in enumerate(leaves)], leaves
 
 
+def _argument_names(fn: Callable[..., Any], n: int) -> list[str]:
+    """Names for ``n`` arguments of ``fn``: its parameters' names (``v[0]``, ``v[1]``, ...
+    for ``*v``), ``arg<k>`` where it has none."""
+    names: list[str] = []
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    for parameter in parameters:
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            names += [f"{parameter.name}[{k}]" for k in range(n - len(names))]
+            break
+        if parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            names.append(parameter.name)
+    return names[:n] + [f"arg{k}" for k in range(len(names), n)]
+
+
 def trace(fn: Callable[..., Any], *example_args: Any, params: Any = None,
           name: str | None = None) -> Program:
     """Run ``fn`` once on placeholder leaves holding ``example_args`` and return its
@@ -528,6 +545,7 @@ def trace(fn: Callable[..., Any], *example_args: Any, params: Any = None,
         example_args: the numbers to trace with, one per parameter of ``fn``.
         params: a Module or a list of leaf Values: the parameters, in order (default: every
             leaf the outputs depend on that is neither an input nor made from a number).
+            Given, any other leaf is a constant: its number is baked into the program.
         name: the program's name (default ``fn.__name__``).
 
     Returns:
@@ -538,11 +556,7 @@ def trace(fn: Callable[..., Any], *example_args: Any, params: Any = None,
             returned something other than Values.
         TracingError: ``fn`` called ``float()`` on a traced Value.
     """
-    try:
-        arg_names = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        arg_names = []
-    arg_names += [f"arg{k}" for k in range(len(arg_names), len(example_args))]
+    arg_names = _argument_names(fn, len(example_args))
     input_leaves: list[Value] = []
     placeholders = [_placeholders(x, n, input_leaves) for x, n in zip(example_args, arg_names)]
 
