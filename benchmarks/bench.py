@@ -1,7 +1,7 @@
 """Benchmark valuegrad's engine against micrograd 0.1.0, both measured in the same run.
 
 Run it with ``make bench`` (which installs micrograd), or ``python benchmarks/bench.py``.
-A full run takes about 100 s on two cores and peaks near 2 GB (micrograd's million-node
+A full run takes about two minutes on two cores and peaks near 2 GB (micrograd's million-node
 graph under ``tracemalloc``). Options: ``--quick`` (small sizes, a smoke test of about twenty
 seconds), ``--json PATH`` (also write every figure to ``PATH`` as JSON), ``--seed N``.
 
@@ -36,8 +36,9 @@ What is measured, and how:
    floats one sample at a time, **batched replay** runs all 100 samples at once on numpy
    (``Program.batch``, layers as matrix products). The input rows are built once, as
    PyTorch's input tensor is. Mean ms/step (garbage collector on) after warm-up steps, the
-   first of which traces the function and generates the code (timed on its own). Both replays'
-   loss at step 0 is checked against the eager engine's, and batched replay trains the full
+   first of which generates the code (tracing and that first step are timed on their own,
+   from another fresh model). Both replays' loss at step 0 is checked against the eager
+   engine's to 1e-9 (relative), and batched replay trains the full
    100 steps from a fresh model: its training accuracy, and how far its weights end from the
    eager engine's, are reported.
 3. **Memory per node.** A graph of ``+`` and ``*`` nodes on shared leaves (one node per op
@@ -48,17 +49,21 @@ What is measured, and how:
    succeeds: for micrograd (recursive topological sort) found by doubling then bisection
    under the default recursion limit; for valuegrad a chain of a million ops is run.
 5. **Digits, one epoch.** ``nn.load_digits()`` (1797 8×8 images, 64 features, 10 classes),
-   standardized, split 70/30 stratified (``nn.train_test_split``); ``nn.MLP(64, [32, 10])``,
+   split 70/30 stratified (``nn.train_test_split``), standardized with the training split's
+   statistics; ``nn.MLP(64, [32, 10])``,
    cross-entropy, Adam with ``lr = 0.01``, batches of 32, trained by ``nn.train.fit``. Timed:
    an epoch with ``compile=True`` (batched replay; the first epoch, which traces and generates
    the code, separately from the mean of the next ones), an epoch on the eager engine
    (``compile=False``; with ``--quick`` only its first few batches, scaled to the epoch by
    sample count), and, with PyTorch installed, an epoch of the same model on float64 tensors
    (``Sequential(Linear, ReLU, Linear)``, ``cross_entropy``, ``torch.optim.Adam``, the same
-   shuffling; mean of a few epochs after a warm-up one). None of these evaluate a test set.
-   Then a fresh model trains compiled, evaluating the test set after each epoch, until its test
-   accuracy reaches 0.95 (or a cap on the epochs): the epochs, the seconds (tracing and test
-   evaluations included) and the test accuracy are reported.
+   shuffling; mean of a few epochs after a warm-up one, at PyTorch's default thread count and
+   at one thread, the faster reported: on tensors this small a second thread does not help,
+   and it slows PyTorch down about tenfold when another process is busy on a CPU). None of
+   these evaluate a test set. Then a fresh model trains compiled, evaluating the test set
+   after each epoch, until its test accuracy reaches 0.95 (at most 20 epochs): the epochs,
+   the seconds (tracing, code generation and test evaluations included) and the test
+   accuracy are reported.
 
 The targets are valuegrad >= 10x micrograd's speed on the demo workload and <= 1/5 of its
 memory per node (the after-backward figure, the graph a training step holds at its peak);
@@ -614,10 +619,12 @@ Digits = tuple[list[list[float]], list[list[float]], list[int], list[int]]
 
 
 def digits_split(seed: int) -> Digits:
-    """Standardized digits, split 70/30 stratified: ``(X_train, X_test, y_train, y_test)``."""
+    """Digits split 70/30 stratified, standardized with the training split's statistics:
+    ``(X_train, X_test, y_train, y_test)``."""
     data = nn.load_digits()
-    X = nn.standardize(data.X, data.X)[0]
-    return nn.train_test_split(X, data.y, test_size=0.3, seed=seed)
+    X_train, X_test, y_train, y_test = nn.train_test_split(data.X, data.y, test_size=0.3, seed=seed)
+    X_train, X_test, _ = nn.standardize(X_train, X_test)
+    return X_train, X_test, y_train, y_test
 
 
 def digits_fit(split: Digits, seed: int, epochs: int, compile: bool, with_test: bool = False,
@@ -706,16 +713,30 @@ def bench_torch_digits(sizes: Sizes, split: Digits, seed: int) -> dict[str, Any]
             loss.backward()
             optimizer.step()
 
-    epoch(1)  # warm-up
-    t0 = time.perf_counter()
-    for number in range(2, 2 + sizes.digits_epochs):
-        epoch(number)
-    epoch_s = (time.perf_counter() - t0) / sizes.digits_epochs
+    # At its default thread count and at one thread (as valuegrad); the faster one counts. On
+    # ops this small a second thread costs more than it saves: ten times more when another
+    # process is busy on a CPU.
+    default_threads = torch.get_num_threads()
+    epoch_s: dict[int, float] = {}
+    done = 0  # epochs trained
+    try:
+        for threads in sorted({default_threads, 1}, reverse=True):
+            torch.set_num_threads(threads)
+            epoch(done + 1)  # warm-up
+            t0 = time.perf_counter()
+            for number in range(done + 2, done + 2 + sizes.digits_epochs):
+                epoch(number)
+            epoch_s[threads] = (time.perf_counter() - t0) / sizes.digits_epochs
+            done += 1 + sizes.digits_epochs
+    finally:
+        torch.set_num_threads(default_threads)
     with torch.no_grad():
         predicted = model(torch.tensor(X_test, dtype=torch.float64)).argmax(dim=1)
     test_accuracy = float((predicted == torch.tensor(y_test)).double().mean())
-    return {"version": torch.__version__, "threads": torch.get_num_threads(), "epoch_seconds": epoch_s,
-            "epochs": 1 + sizes.digits_epochs, "test_accuracy": test_accuracy}
+    best = min(epoch_s, key=lambda threads: epoch_s[threads])
+    return {"version": torch.__version__, "threads": best, "epoch_seconds": epoch_s[best],
+            "epoch_seconds_by_threads": {str(k): v for k, v in epoch_s.items()},
+            "epochs": done, "test_accuracy": test_accuracy}
 
 
 # --------------------------------------------------------------------------------------------
@@ -787,14 +808,14 @@ def report(figures: dict[str, Any]) -> list[str]:
     torch_figures = demo["torch"]
     micro_ms = demo["ms_per_step"]["gc_on"][MICRO.name]
     replay, batched = demo["traced"]["replay"], demo["traced"]["batched"]
-    row(f"replay on floats, a sample at a time, ms/step (mean of {replay['timed_steps']})",
+    row(f"replay (floats, per sample), ms/step (mean of {replay['timed_steps']})",
         f"{replay['ms_per_step']:.2f}", f"{micro_ms:.1f}", faster(micro_ms / replay["ms_per_step"]))
     vs_torch = "" if "skipped" in torch_figures else \
         f"; {batched['ms_per_step'] / torch_figures['ms_per_step']:.2f}x PyTorch's step time"
-    row(f"batched replay on numpy, ms/step (mean of {batched['timed_steps']})",
+    row(f"batched replay (numpy), ms/step (mean of {batched['timed_steps']})",
         f"{batched['ms_per_step']:.3f}", f"{micro_ms:.1f}",
         faster(micro_ms / batched["ms_per_step"]) + vs_torch)
-    row("first step incl. trace + code generation, s", "", "",
+    row("first step with trace + code generation", "", "",
         f"replay {replay['first_step_seconds']:.2f} s, batched {batched['first_step_seconds']:.2f} s "
         f"({batched['instructions']:,} instructions)")
     row("loss at step 0", f"{demo['first_step_loss'][OURS.name]:.6f}",
@@ -812,7 +833,7 @@ def report(figures: dict[str, Any]) -> list[str]:
     else:
         ratio = demo["ms_per_step"]["gc_on"][OURS.name] / torch_figures["ms_per_step"]
         row(f"PyTorch {torch_figures['version']} float64 tensors, ms/step", "", "",
-            f"{torch_figures['ms_per_step']:.3f} ms ({ratio:.0f}x faster than valuegrad)")
+            f"{torch_figures['ms_per_step']:.3f} ms ({ratio:.0f}x faster than valuegrad eager)")
 
     section(f"3. memory (tracemalloc), {mem['nodes']:,} + and * nodes")
     for key, label in (("forward_bytes_per_node", "bytes/node after forward"),
@@ -832,7 +853,8 @@ def report(figures: dict[str, Any]) -> list[str]:
     row(f"compiled (batched replay), s/epoch (mean of {figures['sizes']['digits_epochs']})",
         f"{compiled['epoch_seconds']:.3f}", "", f"{eager['epoch_seconds'] / compiled['epoch_seconds']:.0f}x "
         f"faster than eager")
-    row("compiled, first epoch incl. trace + code generation, s", f"{compiled['first_epoch_seconds']:.2f}", "")
+    row("compiled, first epoch with trace + code generation, s", f"{compiled['first_epoch_seconds']:.2f}",
+        "")
     scaled = "" if eager["batches"] == digits["batches"] else \
         f" ({eager['batches']} of {digits['batches']} batches, scaled)"
     row(f"eager, s/epoch{scaled}", f"{eager['epoch_seconds']:.2f}", "")
@@ -840,10 +862,11 @@ def report(figures: dict[str, Any]) -> list[str]:
     if "skipped" in torch_digits:
         row("PyTorch float64 tensors, s/epoch", "", "", f"skipped: {torch_digits['skipped']}")
     else:
-        ratio = compiled["epoch_seconds"] / torch_digits["epoch_seconds"]
+        threads = torch_digits["threads"]
         row(f"PyTorch {torch_digits['version']} float64 tensors, s/epoch "
-            f"(mean of {figures['sizes']['digits_epochs']})", "", "",
-            f"{torch_digits['epoch_seconds']:.4f} s ({ratio:.1f}x faster than compiled)")
+            f"(mean of {figures['sizes']['digits_epochs']}, {threads} thread{'s' if threads > 1 else ''})",
+            "", "", f"{torch_digits['epoch_seconds']:.4f} s (compiled: "
+            f"{faster(torch_digits['epoch_seconds'] / compiled['epoch_seconds'])})")
     row(f"compiled until test accuracy >= {DIGITS_ACCURACY}",
         f"{reached['epochs']} epoch{'s' if reached['epochs'] != 1 else ''}", "",
         f"in {reached['seconds']:.2f} s, test accuracy {reached['test_accuracy']:.3f}"
@@ -926,15 +949,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if loss_diff > 1e-9:
         checks.append(f"the step-0 loss of replay or batched replay differs from the eager engine's by "
                       f"{loss_diff:.2e} (relative)")
+    if traced["batched"]["weights_max_rel_diff"] > 1e-6:
+        checks.append(f"after {demo['train_steps']} steps, batched replay's weights differ from eager's by "
+                      f"{traced['batched']['weights_max_rel_diff']:.2e}")
     if trained["accuracy"] != demo["final_accuracy"]:
         checks.append(f"batched replay trains to accuracy {trained['accuracy']:.3f}, eager to "
                       f"{demo['final_accuracy']:.3f}")
     print("checks: " + ("; ".join(checks) if checks else
                         f"same initial weights; leaf gradients of the mixed graph agree to "
                         f"{figures['ops']['max_leaf_grad_rel_diff']:.1e}; step-0 loss of replay and "
-                        f"batched replay equal the eager engine's to {loss_diff:.1e} (relative); batched "
-                        f"replay trains to accuracy {trained['accuracy']:.3f} in {demo['train_steps']} steps, "
-                        f"as eager, weights within {traced['batched']['weights_max_rel_diff']:.1e} of eager's"))
+                        f"batched replay equal the eager engine's to {loss_diff:.1e} (relative); "
+                        f"batched replay trains to accuracy {trained['accuracy']:.3f} in "
+                        f"{demo['train_steps']} steps, as eager, weights within "
+                        f"{traced['batched']['weights_max_rel_diff']:.1e} of eager's"))
     s = figures["summary"]
     torch_part = "PyTorch not measured" if s["batched_vs_torch"] is None else \
         f"{s['batched_vs_torch']:.2f}x PyTorch's step time"
