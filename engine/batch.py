@@ -331,7 +331,8 @@ class Lowering:
         np = numpy_ops_required()
         from engine.numpy_ops import FUNCTIONS
 
-        names: dict[str, Any] = {**FUNCTIONS, "zeros": np.zeros, "stack": np.stack, "total": np.sum,
+        names: dict[str, Any] = {**FUNCTIONS, "inf": np.inf, "nan": np.nan, "zeros": np.zeros,
+                                 "stack": np.stack, "total": np.sum,
                                  "add_at": np.add.at, "all_equal": _all_equal(np),
                                  "broadcast": lambda g, n: np.broadcast_to(g, (n,)), "fail": self._fail}
         for layer in self.layers:
@@ -378,7 +379,7 @@ def _matrix_expression(source: str, op: Op, operand: str, out: str) -> str:
 def run_batch(program: Program, X: Any, params: Any, seeds: Any, input_grads: bool) -> BatchReplay:
     """Run ``program`` over the rows of ``X`` (see :meth:`engine.trace.Program.batch`)."""
     np = numpy_ops_required()
-    X = np.asarray(X, dtype=float)
+    X = _real_array(np, X, "X")
     n_in = len(program.inputs)
     if X.ndim == 1 and n_in == 1:
         X = X[:, None]
@@ -388,10 +389,13 @@ def run_batch(program: Program, X: Any, params: Any, seeds: Any, input_grads: bo
     N = X.shape[0]
     if N == 0:
         raise ValueError("the batch is empty: X has no rows")
-    theta = np.array(program.param_values() if params is None else params, dtype=float).reshape(-1)
+    theta = _real_array(np, program.param_values() if params is None else params, "params").reshape(-1)
     if theta.shape != (len(program.params),):
         raise ValueError(f"program {program.name!r} has {len(program.params)} parameters, got {theta.size}")
     listed = isinstance(seeds, (list, tuple))
+    if listed and len(seeds) != len(program.outputs):
+        raise ValueError(f"{len(seeds)} seeds for the {len(program.outputs)} outputs of program "
+                         f"{program.name!r}: give one per output (a number, an (N,) array, or None)")
     seeded = tuple(not (listed and seeds[k] is None) for k in range(len(program.outputs)))
     lowering: Lowering | None = program._batch.get((input_grads, seeded))
     if lowering is None:
@@ -408,17 +412,33 @@ def run_batch(program: Program, X: Any, params: Any, seeds: Any, input_grads: bo
     return BatchReplay(out, gin, gparams)
 
 
+def _real_array(np: Any, values: Any, what: str) -> Any:
+    """``values`` as a float array; ``ValueError`` for anything but real numbers (bool,
+    complex, strings and ragged lists are refused, as replay on floats refuses them)."""
+    try:
+        array = np.asarray(values)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{what} must be a rectangular array of numbers: {error}") from None
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{what} must hold real numbers (int or float), got {array.dtype} values")
+    return array.astype(float)
+
+
 def _batch_seeds(np: Any, program: Program, lowering: Lowering, seeds: Any, N: int) -> list[Any]:
     """Per output: an ``(N,)`` array for a varying output, the batch's sum for a uniform one
     (``None`` for an output given no seed)."""
     n_out = len(program.outputs)
     if isinstance(seeds, (list, tuple)):  # one seed (a number or an (N,) array) per output, or None
-        if len(seeds) != n_out:
-            raise ValueError(f"{len(seeds)} seeds for {n_out} outputs")
-        columns = [np.broadcast_to(np.asarray(0.0 if x is None else x, dtype=float), (N,)) for x in seeds]
+        columns = []
+        for k, x in enumerate(seeds):
+            column = _real_array(np, 0.0 if x is None else x, f"seed {k}")
+            if column.shape not in ((), (N,)):
+                raise ValueError(f"seed {k} must be a number or an (N,) array for N = {N}, got shape "
+                                 f"{column.shape}")
+            columns.append(np.broadcast_to(column, (N,)))
         s = np.stack(columns, axis=1) if columns else np.zeros((N, 0))
     else:
-        s = np.ones((N, n_out)) if seeds is None else np.asarray(seeds, dtype=float)
+        s = np.ones((N, n_out)) if seeds is None else _real_array(np, seeds, "seeds")
     if s.ndim == 0 or s.shape == (N,):
         s = np.broadcast_to(s.reshape(-1, 1) if s.ndim else s, (N, n_out))
     if s.shape != (N, n_out):

@@ -36,19 +36,22 @@ Where the code comes from: every op's forward and local derivatives are expressi
 the op table (:class:`engine.value.Op`); the generator substitutes slot names for the
 operand names in that text. Nothing else about an op is written here, so an op added to the
 table is traceable as it is. Code is generated only from the op table and from numbers
-(constants, written as float literals), never from strings a user passed in.
+(constants, written as float literals), never from strings a user passed in: names and
+labels appear only in comments, quoted with escapes if they hold a line break.
 
 Control flow: tracing records one path. Every comparison made on a traced Value (``<``,
 ``<=``, ``>``, ``>=``, and ``if value:``) becomes a **guard**; replaying on numbers that would
 take another branch raises :class:`GuardFailed` naming the comparison (or, with
 :func:`traced`, traces the function again for the new path). Reading ``.data`` of a traced
-Value is not seen and bakes the number in; ``float(value)`` raises :class:`TracingError`.
+Value is not seen and bakes the number in; ``float(value)``, ``detach()`` and ``no_grad()``
+raise :class:`TracingError`.
 
 Which leaves are what: the numbers in ``example_args`` become **inputs** (named after the
 function's parameters, ``x[0]``, ``x[1]``, ...); numbers met as operands (the ``2`` in
-``2 * x``) become **constants**; every other leaf the outputs depend on (a model's weights,
-a Value the function closes over) is a **parameter**, named by its label or ``p<k>``. Pass
-``params=model`` (or a list of Values) to fix the parameters and their order.
+``2 * x``) and Values the function creates become **constants**; every other leaf the
+outputs depend on (a model's weights, a Value the function closes over) is a **parameter**,
+named by its label or ``p<k>``. Pass ``params=model`` (or a list of Values) to fix the
+parameters and their order.
 
 Reference: tracing as in ``torch.jit.trace`` and JAX's ``jax.make_jaxpr`` (PyTorch and JAX
 documentation), with guards as in TorchDynamo; source-to-source reverse mode as in Griewank
@@ -169,6 +172,7 @@ class Program:
         self.guards = guards
         self.example = example
         self._compiled: Callable[..., Any] | None = None
+        self._backward_code: tuple[list[str], set[int]] | None = None
         self._batch: dict[tuple[bool, tuple[bool, ...]], Any] = {}
 
     # ---------------------------------------------------------------------------------------
@@ -281,14 +285,16 @@ class Program:
         ``x`` by argument number ``operand``."""
         name = names or self._name
         op, args = instruction.op, instruction.args
+        used = _names_in(source)
         if op.arity:
-            mapping = {n: name(s) for n, s in zip(("a", "b"), args)}
+            mapping = {n: name(s) for n, s in zip(("a", "b"), args) if n in used}
         else:
-            mapping = {"xs": "(" + "".join(f"{name(s)}, " for s in args) + ")"}
-            if operand is not None:
+            mapping = {"xs": "(" + "".join(f"{name(s)}, " for s in args) + ")"} if "xs" in used else {}
+            if operand is not None and "x" in used:
                 mapping["x"] = name(args[operand])
-        mapping["out"] = name(instruction.slot)
-        return _substitute(source, mapping)
+        if "out" in used:
+            mapping["out"] = name(instruction.slot)
+        return _substitute(source, mapping) if mapping else source
 
     def requires_grad(self) -> list[bool]:
         """Per slot: does any input or parameter reach it (so its gradient is needed)?"""
@@ -301,7 +307,12 @@ class Program:
         return self._backward()[0]
 
     def _backward(self) -> tuple[list[str], set[int]]:
-        """The backward lines, and the slots whose gradient they assign."""
+        """The backward lines, and the slots whose gradient they assign (made once)."""
+        if self._backward_code is None:
+            self._backward_code = self._generate_backward()
+        return self._backward_code
+
+    def _generate_backward(self) -> tuple[list[str], set[int]]:
         needed = self.requires_grad()
         assigned: set[int] = set()
         lines = []
@@ -395,7 +406,7 @@ class Program:
         raise GuardFailed(self, index, lhs, rhs)
 
     def _compile(self, source: str, name: str) -> Callable[..., Any]:
-        namespace: dict[str, Any] = {**F.FUNCTIONS, "fail": self._fail}
+        namespace: dict[str, Any] = {**F.FUNCTIONS, "inf": F.inf, "nan": F.nan, "fail": self._fail}
         exec(compile(source, f"<program {self.name}: {name}>", "exec"), namespace)
         function: Callable[..., Any] = namespace[name]
         return function
@@ -453,16 +464,33 @@ class _Rename(ast.NodeTransformer):
 _PARSED: dict[str, ast.Expression] = {}
 
 
-def _substitute(source: str, mapping: dict[str, str]) -> str:
-    """``source`` (an op table expression) with its operand names replaced by ``mapping``'s
-    (slot names, literals or tuples of them), as Python text."""
+def _parsed(source: str) -> ast.Expression:
     tree = _PARSED.get(source)
     if tree is None:
         tree = _PARSED[source] = ast.parse(source, mode="eval")
+    return tree
+
+
+def _names_in(source: str) -> set[str]:
+    """The names an op table expression uses."""
+    return {n.id for n in ast.walk(_parsed(source)) if isinstance(n, ast.Name)}
+
+
+def _substitute(source: str, mapping: dict[str, str]) -> str:
+    """``source`` (an op table expression) with its operand names replaced by ``mapping``'s
+    (slot names, literals or tuples of them), as Python text."""
+    tree = _parsed(source)
     replacements = {k: ast.parse(v, mode="eval").body for k, v in mapping.items()}
     import copy
 
     return ast.unparse(_Rename(replacements).visit(copy.deepcopy(tree)))
+
+
+def _printable(name: str) -> str:
+    """A name as it may appear in a listing and in the generated code's comments: as it is,
+    or quoted with its escapes (``'a\\nb'``) if it holds a line break or another unprintable
+    character, so no label can end a comment and become code."""
+    return name if name.isprintable() else repr(name)
 
 
 def _floats(values: Any, what: str) -> list[float]:
@@ -499,6 +527,8 @@ def _placeholders(example: Any, name: str, leaves: list[Value]) -> Any:
 
 def _outputs(result: Any) -> list[Value]:
     flat = list(result) if isinstance(result, (list, tuple)) else [result]
+    if not flat:
+        raise TypeError("trace: the function returned no Values (an empty list)")
     for out in flat:
         if not isinstance(out, Value):
             raise TypeError(f"trace: the function must return a Value or a list of Values, "
@@ -514,6 +544,9 @@ def _parameters(params: Any) -> tuple[list[str], list[Value]]:
     for p in leaves:
         if not isinstance(p, Value) or not p.is_leaf:
             raise TypeError("trace: params must be a Module or a list of leaf Values")
+    if len(set(leaves)) != len(leaves):
+        twice = next(p for p in leaves if leaves.count(p) > 1)
+        raise ValueError(f"trace: params lists the Value {twice!r} more than once")
     return [p.label or f"p{k}" for k, p in enumerate(leaves)], leaves
 
 
@@ -544,7 +577,7 @@ def trace(fn: Callable[..., Any], *example_args: Any, params: Any = None,
             returns a Value or a list of Values.
         example_args: the numbers to trace with, one per parameter of ``fn``.
         params: a Module or a list of leaf Values: the parameters, in order (default: every
-            leaf the outputs depend on that is neither an input nor made from a number).
+            leaf the outputs depend on that is neither an input nor made during the call).
             Given, any other leaf is a constant: its number is baked into the program.
         name: the program's name (default ``fn.__name__``).
 
@@ -554,7 +587,9 @@ def trace(fn: Callable[..., Any], *example_args: Any, params: Any = None,
     Raises:
         TypeError: an example argument is not a number or list of numbers, or ``fn``
             returned something other than Values.
-        TracingError: ``fn`` called ``float()`` on a traced Value.
+        TracingError: ``fn`` called ``float()`` or ``detach()`` on a traced Value, or used
+            ``no_grad()``.
+        ValueError: ``params`` lists a Value twice.
     """
     arg_names = _argument_names(fn, len(example_args))
     input_leaves: list[Value] = []
@@ -606,10 +641,11 @@ def _build(name: str, input_leaves: list[Value], outputs: list[Value], recording
             constants[slot[node]] = node.data
         else:
             instructions.append(Instruction(slot[node], node.op, tuple(slot[p] for p in node.parents)))
-    guards = [Guard(relation, slot[a], slot[b] if isinstance(b, Value) else float(b), outcome)
+    guards = [Guard(relation, slot[a], slot[b] if isinstance(b, Value) else float(b), bool(outcome))
               for relation, a, b, outcome in recording.comparisons]
     output_names = ["out"] if len(outputs) == 1 else [f"out[{k}]" for k in range(len(outputs))]
-    return Program(name, [leaf.label or "" for leaf in input_leaves], param_names, leaves,
+    return Program(_printable(name), [_printable(leaf.label or "") for leaf in input_leaves],
+                   [_printable(n) for n in param_names], leaves,
                    constants, instructions, [slot[o] for o in outputs], output_names, guards, example)
 
 
@@ -618,8 +654,8 @@ class traced:
     call's inputs fail a guard, trace again on them and keep both programs (one per path).
 
     ``traced(fn)(*args)`` returns the :class:`Replay` of the program for ``args``
-    (``args`` numbers or lists of numbers, the same shapes each call). ``programs`` holds
-    the traces made so far.
+    (numbers or lists of numbers). Arguments of another shape (other list lengths) get a
+    trace of their own. ``programs`` holds the traces made so far.
 
     Raises:
         GuardFailed: only with ``retrace=False``, when a call takes an untraced branch.
@@ -631,14 +667,18 @@ class traced:
         self.params = params
         self.retrace = retrace
         self.programs: list[Program] = []
+        self._by_shape: list[tuple[Any, Program]] = []
 
     def __call__(self, *args: Any) -> Any:
         if self.fn is None:  # used as @traced(params=...): the first call passes the function
             self.fn = args[0]
             return self
         flat = [leaf.data for leaf in _leaves_of(args)]
+        shape = _shape(args)
         failure: GuardFailed | None = None
-        for program in self.programs:
+        for program_shape, program in self._by_shape:
+            if program_shape != shape:
+                continue
             try:
                 return program(flat)
             except GuardFailed as error:
@@ -646,8 +686,18 @@ class traced:
         if failure is not None and not self.retrace:
             raise failure
         program = trace(self.fn, *args, params=self.params)
+        self._by_shape.append((shape, program))
         self.programs.append(program)
         return program(flat)
+
+
+def _shape(example: Any) -> Any:
+    """The nesting of lists in ``example``: ``None`` for a number, else a tuple of shapes."""
+    if hasattr(example, "tolist"):
+        example = example.tolist()
+    if isinstance(example, (list, tuple)):
+        return tuple(_shape(x) for x in example)
+    return None
 
 
 def _leaves_of(args: Sequence[Any]) -> list[Value]:

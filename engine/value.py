@@ -293,6 +293,8 @@ class Value:
         self.op = None
         self._a = None
         self._b = None
+        if _tracing is not None:  # made while engine.trace runs a function: a constant of its program
+            _tracing.constants.add(self)
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -443,7 +445,15 @@ class Value:
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from the graph (no gradient
-        flows through it), as ``torch.Tensor.detach``."""
+        flows through it), as ``torch.Tensor.detach``.
+
+        Raises:
+            TracingError: inside a function being traced (the program has no op that stops
+                gradients, and the detached number would be baked in).
+        """
+        if _tracing is not None:
+            raise TracingError("detach() inside a traced function: the detached number would be baked "
+                               "into the program, wrong for other inputs; trace without it")
         return Value(self.data, self.label)
 
     def backward(self, gradient: Operand = 1.0, create_graph: bool = False) -> None:
@@ -495,6 +505,9 @@ def _node(op: Op, data: float, a: Any, b: Value | None = None) -> Value:
         out._a = a
         out._b = b
     else:
+        if _tracing is not None:
+            raise TracingError("no_grad() inside a traced function: its results would be numbers baked "
+                               "into the program, wrong for other inputs; trace without it")
         out.op = None
         out._a = None
         out._b = None
@@ -506,15 +519,7 @@ _new_value = object.__new__
 
 def _constant(x: Operand) -> Value:
     """An operand as a Value: a Value as it is, a number as a new leaf."""
-    return x if isinstance(x, Value) else _number(x)
-
-
-def _number(x: Number) -> Value:
-    """A number operand as a constant leaf (which a trace in progress notes as a constant)."""
-    leaf = Value(x)
-    if _tracing is not None:
-        _tracing.constants.add(leaf)
-    return leaf
+    return x if isinstance(x, Value) else Value(x)
 
 
 def _unary(op: Op, a: Value) -> Value:
@@ -523,9 +528,9 @@ def _unary(op: Op, a: Value) -> Value:
 
 def _binary(op: Op, a: Operand, b: Operand) -> Value:
     if not isinstance(a, Value):  # a number operand becomes a constant leaf
-        a = _number(a)
+        a = Value(a)
     if not isinstance(b, Value):
-        b = _number(b)
+        b = Value(b)
     return _node(op, op.forward(a.data, b.data), a, b)
 
 
@@ -660,8 +665,8 @@ class TracingError(RuntimeError):
 
 
 class _Tracing:
-    """The comparisons made on Values and the constant leaves made from numbers while
-    :func:`engine.trace.trace` runs a function."""
+    """The comparisons made on Values and the leaves made (numbers met as operands, Values
+    created) while :func:`engine.trace.trace` runs a function."""
 
     def __init__(self) -> None:
         self.comparisons: list[tuple[str, Value, Operand, bool]] = []

@@ -236,7 +236,8 @@ def check_command(args: argparse.Namespace) -> int:
 
 
 RUN_OPTIONS = ("dataset", "csv", "target", "hidden", "activation", "init", "loss", "optimizer", "lr",
-               "momentum", "weight_decay", "schedule", "batch_size", "test_size", "samples", "noise", "seed")
+               "momentum", "weight_decay", "schedule", "batch_size", "test_size", "samples", "noise", "seed",
+               "compile")
 """The options that define a run: ``--resume`` takes them from the checkpoint."""
 
 
@@ -296,8 +297,8 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
         try:
             resume = read_model_document(checkpoint)
             saved = resume["extra"]["args"]
-            for key in RUN_OPTIONS:
-                setattr(args, key, saved[key])
+            for key in RUN_OPTIONS:  # (checkpoints from before --compile existed lack it)
+                setattr(args, key, saved.get(key, False) if key == "compile" else saved[key])
             start = int(resume["extra"]["epoch"])
             history = _read_history(out / "history.csv", start)
         except (OSError, ValueError, KeyError, TypeError) as e:

@@ -199,8 +199,13 @@ def sample_loss(loss: str, outputs: Sequence[Value], target: Sequence[Value]) ->
       :func:`mse_loss`'s mean over every output of every sample).
 
     Raises:
-        ValueError: an unknown loss.
+        ValueError: an unknown loss, or outputs and target of sizes the loss cannot pair.
     """
+    single = loss in ("hinge", "bce")
+    if (len(outputs) != 1 or len(target) != 1) if single else len(outputs) != len(target):
+        pairs = "one output with one label" if single else "one output per class with a one-hot target"
+        raise ValueError(f"sample_loss: the {loss} loss pairs {pairs}; got {len(outputs)} outputs and "
+                         f"a target of {len(target)}")
     if loss == "cross_entropy":
         right = engine.sum([t * z for t, z in zip(target, outputs)])
         return engine.sum([(1 - t) * (z - right).exp() for t, z in zip(target, outputs)]).log1p()
@@ -216,7 +221,19 @@ def sample_loss(loss: str, outputs: Sequence[Value], target: Sequence[Value]) ->
 
 def target_values(loss: str, label: int, n_classes: int) -> list[float]:
     """The target :func:`sample_loss` takes for class ``label``: one-hot for
-    ``cross_entropy`` and ``mse``, ``[2·label - 1]`` for ``hinge``, ``[label]`` for ``bce``."""
+    ``cross_entropy`` and ``mse``, ``[2·label - 1]`` for ``hinge``, ``[label]`` for ``bce``.
+
+    Raises:
+        TypeError: ``label`` is not an int.
+        ValueError: ``label`` is not a class index below ``n_classes`` (0 or 1 for the
+            two-class losses ``hinge`` and ``bce``).
+    """
+    if isinstance(label, bool) or not isinstance(label, numbers.Integral):
+        raise TypeError(f"a class index must be an int, got {type(label).__name__} {label!r}")
+    limit = 2 if loss in ("hinge", "bce") else n_classes
+    if not 0 <= label < limit:
+        what = f"the {loss} loss is for classes 0 and 1" if limit == 2 else f"there are {n_classes} classes"
+        raise ValueError(f"class index {label!r} is out of range: {what}")
     if loss == "hinge":
         return [2.0 * label - 1.0]
     if loss == "bce":

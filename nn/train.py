@@ -254,6 +254,10 @@ class CompiledSteps(EagerSteps):
         np = self.np
         if self.program is None:
             self.program = self._trace(len(X[0]))
+        width = len(X[0])
+        for k, x in enumerate(X):
+            if len(x) != width:
+                raise ValueError(f"sample {k} of the batch has {len(x)} features, the first has {width}")
         rows = np.array([list(x) + target_values(self.loss, c, self.n_classes) for x, c in zip(X, y)],
                         dtype=float)
         n_out = len(self.program.outputs)

@@ -267,6 +267,48 @@ def test_if_on_a_value_is_a_guard() -> None:
         program([1.0])
 
 
+def test_traced_traces_again_for_arguments_of_another_shape() -> None:
+    f = engine.traced(lambda a, b: engine.sum(a) * engine.sum(b))
+    assert f([1.0, 2.0], [3.0]).outputs == [9.0]
+    assert f([1.0], [2.0, 3.0]).outputs == [5.0]  # (1)·(2 + 3), not the first program's (1 + 2)·3
+    assert len(f.programs) == 2
+
+
+def test_detach_and_no_grad_inside_a_trace_are_refused() -> None:
+    with pytest.raises(TracingError, match="detach"):
+        engine.trace(lambda x: x.detach() * x, 3.0)
+
+    def stopped(x):  # type: ignore[no-untyped-def]
+        with engine.no_grad():
+            c = x * 2
+        return c * x
+
+    with pytest.raises(TracingError, match="no_grad"):
+        engine.trace(stopped, 3.0)
+    assert engine.is_grad_enabled()
+    assert Value(2.0).detach().data == 2.0  # outside a trace both work
+
+
+def test_values_made_inside_the_function_are_constants() -> None:
+    program = engine.trace(lambda x: x * Value(2.0), 3.0)
+    assert program.params == [] and list(program.constants.values()) == [2.0]
+
+
+def test_infinite_and_nan_constants_replay() -> None:
+    program = engine.trace(lambda x: [x + math.inf, engine.maximum(x, -math.inf), x * math.nan], 1.0)
+    r = program([2.0])
+    assert r.outputs[:2] == [math.inf, 2.0] and math.isnan(r.outputs[2])
+    batch = program.batch([[2.0], [3.0]])
+    assert batch.outputs[:, 0].tolist() == [math.inf, math.inf] and batch.outputs[:, 1].tolist() == [2.0, 3.0]
+
+
+def test_a_label_cannot_become_code() -> None:
+    w = Value(2.0, "w\n    raise SystemExit('a label ran as code')")
+    program = engine.trace(lambda x: x * w, 1.0)
+    assert 'param "w\\n    raise SystemExit' in str(program)  # quoted, with its escape
+    assert program([3.0]).outputs == [6.0] and program.batch([[3.0]]).outputs.tolist() == [[6.0]]
+
+
 def test_float_of_a_traced_value_is_refused() -> None:
     with pytest.raises(TracingError, match="bake its number"):
         engine.trace(lambda x: Value(math.exp(x)), 1.0)
@@ -291,6 +333,17 @@ def test_bad_inputs_are_named() -> None:
         engine.trace(lambda x: x, "text")
     with pytest.raises(TypeError, match="return a Value"):
         engine.trace(lambda x: 1.0, 2.0)
+    with pytest.raises(TypeError, match="no Values"):
+        engine.trace(lambda x: [], 2.0)
+    a = Value(1.0, "a")
+    with pytest.raises(ValueError, match="more than once"):
+        engine.trace(lambda x: x * a, 2.0, params=[a, a])
+    with pytest.raises(ValueError, match="X must hold real numbers"):
+        program.batch([[True, False]])
+    with pytest.raises(ValueError, match="1 seeds for the 1 outputs|seed 0 must be"):
+        program.batch([[1.0, 2.0]], seeds=[np.ones(3)])
+    with pytest.raises(ValueError, match="give one per output"):
+        program.batch([[1.0, 2.0]], seeds=[1.0, 1.0])
 
 
 def test_batched_replay_without_numpy_says_how_to_install_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -326,6 +379,24 @@ def test_compiled_training_equals_eager_training_step_for_step(loss: str, widths
     for a, b in zip(eager_rows, compiled_rows):
         assert a.keys() == b.keys()
         assert all(abs(a[k] - b[k]) < 1e-9 for k in a)
+
+
+@pytest.mark.parametrize("loss, widths, labels, message", [
+    ("cross_entropy", [4, 3], [0, 1, 5], "out of range"),
+    ("hinge", [4, 1], [0, 2, 1], "classes 0 and 1"),
+    ("cross_entropy", [4, 2], [0, 1, 2], "one output per class"),
+])
+def test_compiled_training_refuses_what_eager_training_refuses(loss: str, widths: list[int],
+                                                                labels: list[int], message: str) -> None:
+    X = [[0.1, 0.2], [0.3, -0.1], [-0.5, 0.4]]
+    for compile in (False, True):
+        model = nn.MLP(2, widths, rng=0)
+        with pytest.raises(ValueError):
+            fit(model, X, labels, loss=loss, optimizer=nn.SGD(model.parameters(), lr=0.1), epochs=1,
+                n_classes=3, progress=False, compile=compile)
+    with pytest.raises(ValueError, match=message):
+        fit(model, X, labels, loss=loss, optimizer=nn.SGD(model.parameters(), lr=0.1), epochs=1,
+            n_classes=3, progress=False, compile=True)
 
 
 @examples(0.3)

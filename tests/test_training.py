@@ -73,6 +73,7 @@ def test_train_writes_model_history_and_plots(tmp_path, capsys) -> None:  # type
 @pytest.mark.parametrize("settings", [
     ["--optimizer", "adam", "--lr", "0.05", "--weight-decay", "0.01"],
     ["--optimizer", "sgd", "--momentum", "0.9", "--weight-decay", "0.01", "--schedule", "linear"],
+    ["--optimizer", "adam", "--lr", "0.05", "--compile"],  # the resumed run is compiled too
 ])
 def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, capsys, monkeypatch,  # type: ignore[no-untyped-def]
                                                           settings) -> None:
