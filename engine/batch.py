@@ -30,8 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine.trace import ChainRule, Instruction, _substitute
+
 if TYPE_CHECKING:
-    from engine.trace import Instruction, Op, Program
+    from engine.trace import Op, Program
 
 
 def numpy_ops_required() -> Any:
@@ -188,11 +190,10 @@ class Lowering:
         for k in range(n_in):
             if k in self.column_read:
                 lines.append(f"    v{k} = X[:, {k}]  # {p.inputs[k]}")
-        if p.params:
+        read = [k for k in range(len(p.params)) if n_in + k in self.column_read]
+        if read:  # parameters used one by one, as Python floats (a layer's weights are gathered)
             lines.append("    P = theta.tolist()")
-            for k in range(len(p.params)):
-                if n_in + k in self.column_read:
-                    lines.append(f"    v{n_in + k} = P[{k}]  # {p.params[k]}")
+            lines += [f"    v{n_in + k} = P[{k}]  # {p.params[k]}" for k in read]
         for i in p.instructions:
             if i.slot in self.layer_at:
                 lines += self._layer_forward(self.layer_at[i.slot])
@@ -244,43 +245,18 @@ class Lowering:
         return lines
 
     def _backward(self) -> list[str]:
-        p = self.p
-        needed = p.requires_grad()
-        if not self.want_input_grads:  # inputs need no gradient: neither does what only they reach
+        p, n_in = self.p, self.n_in
+        if self.want_input_grads:
+            needed = p.requires_grad()
+        else:  # inputs need no gradient: neither does what only they reach
             needed = [p.kind(s) == "param" for s in range(p.n_slots)]
             for i in p.instructions:
                 needed[i.slot] = any(needed[a] for a in i.args)
-        assigned: set[int] = set()
-        matrix_grads: dict[int, list[str]] = {}  # layer number -> gradient matrices flowing into A
-        lines = ["    G = zeros(theta.shape)"]
+        rule = _BatchChainRule(self, needed)
+        rule.lines.append("    G = zeros(theta.shape)")
         if self.want_input_grads:
-            lines.append(f"    GIN = zeros((N, {self.n_in}))")
-
-        def accumulate(parent: int, term: str, sign: str = "+") -> None:
-            if parent in assigned:
-                lines.append(f"    g{parent} = g{parent} {sign} {term}")
-            else:
-                lines.append(f"    g{parent} = {'-' if sign == '-' else ''}{term}")
-                assigned.add(parent)
-
-        for k, slot in enumerate(p.outputs):
-            if needed[slot] and self.seeded[k]:
-                accumulate(slot, f"seeds[{k}]")
-        for i in reversed(p.instructions):
-            if i.slot in self.layer_at:
-                self._layer_backward(self.layer_at[i.slot], needed, assigned, matrix_grads, lines, accumulate)
-                continue
-            if i.slot in self.absorbed or i.slot not in assigned:
-                continue
-            for k, parent in enumerate(i.args):
-                if not needed[parent]:
-                    continue
-                local = p.expression(i.op.derivative_source[k if i.op.arity else 0], i, k)
-                sign, term = _chain_term(f"g{i.slot}", local)
-                if self.varying[i.slot] and not self.varying[parent]:
-                    sign, term = "+", f"total({'-' if sign == '-' else ''}{term})"
-                accumulate(parent, term, sign)
-        n_in = self.n_in
+            rule.lines.append(f"    GIN = zeros((N, {n_in}))")
+        lines, assigned = rule.run().lines, rule.assigned
         params = [s for s in range(n_in, n_in + len(p.params)) if s in assigned]
         if params:
             lines.append(f"    G[{[s - n_in for s in params]}] += [{', '.join(f'g{s}' for s in params)}]")
@@ -290,42 +266,6 @@ class Lowering:
         outputs = ", ".join(self.name(s) for s in p.outputs)
         lines.append(f"    return [{outputs}], {'GIN' if self.want_input_grads else 'None'}, G")
         return lines
-
-    def _layer_backward(self, layer: Layer, needed: list[bool], assigned: set[int],
-                        matrix_grads: dict[int, list[str]], lines: list[str], accumulate: Any) -> None:
-        L = layer.number
-        parts = list(matrix_grads.get(L, []))
-        if any(s in assigned for s in layer.outputs):
-            columns = [f"g{s}" if s in assigned else "zeros(N)" for s in layer.outputs]
-            parts.append(f"stack([{', '.join(f'broadcast({c}, N)' for c in columns)}], axis=1)")
-        if not parts:
-            return  # no gradient reaches this layer
-        lines += [f"    # layer {L} backward: ∂W = G_Zᵀ X, ∂b = Σ G_Z, G_X = G_Z W",
-                  f"    GA{L} = {' + '.join(parts)}"]
-        if layer.activation is not None:
-            op = layer.activation
-            local = _matrix_expression(op.derivative_source[0], op, f"Z{L}", f"A{L}")
-            lines.append(f"    GZ{L} = GA{L} * ({local})")
-        else:
-            lines.append(f"    GZ{L} = GA{L}")
-        add = "add_at(G, WI{L}, {term})" if _repeats(layer.weights) else "G[WI{L}] += {term}"
-        lines.append("    " + add.format(L=L, term=f"GZ{L}.T @ X{L}"))
-        if layer.biases is not None:
-            shared = len(set(layer.biases)) < len(layer.biases)
-            add = "add_at(G, BI{L}, {term})" if shared else "G[BI{L}] += {term}"
-            lines.append("    " + add.format(L=L, term=f"GZ{L}.sum(axis=0)"))
-        if any(needed[x] for x in layer.inputs):
-            lines.append(f"    GX{L} = GZ{L} @ W{L}")
-            kind, xs = self._input_kind(layer), layer.inputs
-            if kind == "matrix":
-                matrix_grads.setdefault(self.matrix_input[layer.number].number, []).append(f"GX{L}")
-            elif kind == "slice":
-                if self.want_input_grads:
-                    lines.append(f"    GIN[:, {xs[0]}:{xs[-1] + 1}] += GX{L}")
-            else:
-                for j, x in enumerate(xs):
-                    if needed[x]:
-                        accumulate(x, f"GX{L}[:, {j}]")
 
     def namespace(self) -> dict[str, Any]:
         np = numpy_ops_required()
@@ -352,6 +292,68 @@ class Lowering:
         raise GuardFailed(self.p, index, lhs, rhs, sample)
 
 
+class _BatchChainRule(ChainRule):
+    """The chain rule on arrays: a uniform slot's gradient sums its varying consumers'
+    contributions over the batch; a gradient is never updated in place (a first assignment
+    may share its array with the upstream gradient); a layer is one set of matrix products."""
+
+    def __init__(self, lowering: Lowering, needed: list[bool]) -> None:
+        super().__init__(lowering.p, needed, lowering.seeded)
+        self.lowering = lowering
+        self.matrix_grads: dict[int, list[str]] = {}  # layer number -> gradients flowing into its A
+
+    def update(self, parent: int, sign: str, term: str) -> str:
+        return f"    g{parent} = g{parent} {sign} {term}"
+
+    def term(self, i: Instruction, k: int, parent: int) -> tuple[str, str]:
+        sign, term = super().term(i, k, parent)
+        if self.lowering.varying[i.slot] and not self.lowering.varying[parent]:
+            return "+", f"total({'-' if sign == '-' else ''}{term})"
+        return sign, term
+
+    def instruction(self, i: Instruction) -> None:
+        layer = self.lowering.layer_at.get(i.slot)
+        if layer is not None:
+            self.layer(layer)
+        elif i.slot not in self.lowering.absorbed:
+            super().instruction(i)
+
+    def layer(self, layer: Layer) -> None:
+        L, lines, lowering = layer.number, self.lines, self.lowering
+        parts = list(self.matrix_grads.get(L, []))
+        if any(s in self.assigned for s in layer.outputs):
+            columns = [f"g{s}" if s in self.assigned else "zeros(N)" for s in layer.outputs]
+            parts.append(f"stack([{', '.join(f'broadcast({c}, N)' for c in columns)}], axis=1)")
+        if not parts:
+            return  # no gradient reaches this layer
+        lines += [f"    # layer {L} backward: ∂W = G_Zᵀ X, ∂b = Σ G_Z, G_X = G_Z W",
+                  f"    GA{L} = {' + '.join(parts)}"]
+        if layer.activation is not None:
+            op = layer.activation
+            local = _matrix_expression(op.derivative_source[0], op, f"Z{L}", f"A{L}")
+            lines.append(f"    GZ{L} = GA{L} * ({local})")
+        else:
+            lines.append(f"    GZ{L} = GA{L}")
+        add = "add_at(G, WI{L}, {term})" if _repeats(layer.weights) else "G[WI{L}] += {term}"
+        lines.append("    " + add.format(L=L, term=f"GZ{L}.T @ X{L}"))
+        if layer.biases is not None:
+            shared = len(set(layer.biases)) < len(layer.biases)
+            add = "add_at(G, BI{L}, {term})" if shared else "G[BI{L}] += {term}"
+            lines.append("    " + add.format(L=L, term=f"GZ{L}.sum(axis=0)"))
+        if any(self.needed[x] for x in layer.inputs):
+            lines.append(f"    GX{L} = GZ{L} @ W{L}")
+            kind, xs = lowering._input_kind(layer), layer.inputs
+            if kind == "matrix":
+                self.matrix_grads.setdefault(lowering.matrix_input[L].number, []).append(f"GX{L}")
+            elif kind == "slice":
+                if lowering.want_input_grads:
+                    lines.append(f"    GIN[:, {xs[0]}:{xs[-1] + 1}] += GX{L}")
+            else:
+                for j, x in enumerate(xs):
+                    if self.needed[x]:
+                        self.accumulate(x, "+", f"GX{L}[:, {j}]")
+
+
 def _all_equal(np: Any) -> Any:
     def all_equal(values: Any, outcome: bool) -> bool:
         return bool(np.all(values == outcome))
@@ -364,15 +366,7 @@ def _repeats(weights: list[list[int]]) -> bool:
     return len(set(flat)) < len(flat)
 
 
-def _chain_term(upstream: str, local: str) -> tuple[str, str]:
-    from engine.trace import _chain_rule
-
-    return _chain_rule(upstream, local)
-
-
 def _matrix_expression(source: str, op: Op, operand: str, out: str) -> str:
-    from engine.trace import _substitute
-
     return _substitute(source, {"a": operand, "out": out})
 
 

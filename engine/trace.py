@@ -65,13 +65,11 @@ import inspect
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from engine import operators as F
 from engine import value as _value
 from engine.value import Op, TracingError, Value, topological_order
-
-Operand = Union[int, float]  # an instruction's operand: a slot number
 
 
 @dataclass(frozen=True)
@@ -313,28 +311,8 @@ class Program:
         return self._backward_code
 
     def _generate_backward(self) -> tuple[list[str], set[int]]:
-        needed = self.requires_grad()
-        assigned: set[int] = set()
-        lines = []
-        for k, slot in enumerate(self.outputs):
-            if needed[slot]:
-                lines.append(f"    g{slot} {'+=' if slot in assigned else '='} seeds[{k}]")
-                assigned.add(slot)
-        for i in reversed(self.instructions):
-            if i.slot not in assigned:
-                continue  # nothing flows back into this node (no output depends on it)
-            for k, parent in enumerate(i.args):
-                if not needed[parent]:
-                    continue
-                source = i.op.derivative_source[k if i.op.arity else 0]
-                local = self.expression(source, i, k)
-                update = _chain_rule(f"g{i.slot}", local)
-                if parent in assigned:
-                    lines.append(f"    g{parent} {update[0]}= {update[1]}")
-                else:
-                    lines.append(f"    g{parent} = {'-' if update[0] == '-' else ''}{update[1]}")
-                    assigned.add(parent)
-        return lines, assigned
+        rule = ChainRule(self, self.requires_grad(), (True,) * len(self.outputs)).run()
+        return rule.lines, rule.assigned
 
     def _leaf_grads(self) -> tuple[str, str]:
         assigned = self._backward()[1]
@@ -436,6 +414,57 @@ class Program:
         from engine.batch import run_batch
 
         return run_batch(self, X, params, seeds, input_grads)
+
+
+class ChainRule:
+    """Writes a program's backward pass as lines of Python: the chain rule in reverse
+    topological order. Each seeded output's gradient starts as its seed; then each
+    instruction that some gradient reached adds ``upstream gradient × local derivative`` to
+    the gradient of each operand that needs one (``needed[slot]``). ``assigned`` ends as the
+    slots that got a gradient.
+
+    Replay uses it as it is; batched replay (:mod:`engine.batch`) overrides how a gradient
+    is updated, how a term is written and how an instruction is handled (its layers).
+    """
+
+    def __init__(self, program: Program, needed: list[bool], seeded: tuple[bool, ...]) -> None:
+        self.program = program
+        self.needed = needed
+        self.seeded = seeded
+        self.assigned: set[int] = set()
+        self.lines: list[str] = []
+
+    def run(self) -> ChainRule:
+        for k, slot in enumerate(self.program.outputs):
+            if self.needed[slot] and self.seeded[k]:
+                self.accumulate(slot, "+", f"seeds[{k}]")
+        for i in reversed(self.program.instructions):
+            self.instruction(i)
+        return self
+
+    def instruction(self, i: Instruction) -> None:
+        """The chain rule at one instruction, one line per operand that needs a gradient."""
+        if i.slot not in self.assigned:
+            return  # nothing flows back into this node (no seeded output depends on it)
+        for k, parent in enumerate(i.args):
+            if self.needed[parent]:
+                self.accumulate(parent, *self.term(i, k, parent))
+
+    def term(self, i: Instruction, k: int, parent: int) -> tuple[str, str]:
+        """``(sign, term)``: the upstream gradient times operand ``k``'s local derivative."""
+        local = self.program.expression(i.op.derivative_source[k if i.op.arity else 0], i, k)
+        return _chain_rule(f"g{i.slot}", local)
+
+    def accumulate(self, parent: int, sign: str, term: str) -> None:
+        """``g_parent = ±term`` the first time, an update after that."""
+        if parent in self.assigned:
+            self.lines.append(self.update(parent, sign, term))
+        else:
+            self.lines.append(f"    g{parent} = {'-' if sign == '-' else ''}{term}")
+            self.assigned.add(parent)
+
+    def update(self, parent: int, sign: str, term: str) -> str:
+        return f"    g{parent} {sign}= {term}"
 
 
 def _unpack(names: Any) -> str:
