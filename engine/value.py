@@ -95,12 +95,6 @@ class Op:
         self.derivative_formula = derivative_formula
         self.reference = reference
 
-    @property
-    def operand_names(self) -> tuple[str, ...]:
-        """The names the expressions use for the operands: ``("a",)``, ``("a", "b")``, or
-        ``("xs",)`` for an op of any arity."""
-        return ("a", "b")[:self.arity] if self.arity else ("xs",)
-
     def __call__(self, *operands: Operand) -> Any:
         for x in operands:
             if type(x) is not float:
