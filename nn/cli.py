@@ -347,6 +347,7 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     print(f"valuegrad: {data.name}: {len(X_train)} training and {len(X_test)} test samples, "
           f"{data.n_features} features, {data.n_classes} classes; {model} with "
           f"{model.num_parameters()} parameters; {args.loss} loss, {args.optimizer} lr {args.lr}"
+          + ("; traced once, trained by batched replay (--compile)" if args.compile else "")
           + (f"; resuming after epoch {start}" if start else ""), flush=True)
 
     saved_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
