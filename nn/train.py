@@ -13,8 +13,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import Value, no_grad
-from nn.losses import binary_cross_entropy_with_logits, cross_entropy, hinge_loss, mse_loss, target_values
+from engine import Value, no_grad, trace
+from nn.losses import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    hinge_loss,
+    mse_loss,
+    sample_loss,
+    target_values,
+)
 from nn.module import MLP, Module
 from nn.optim import SGD, Adam, Optimizer
 
@@ -55,12 +62,14 @@ def batch_loss(loss: str, outputs: Sequence[list[Value]], y: Sequence[int], n_cl
     raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
 
 
-def predict_class(loss: str, output: Sequence[Value]) -> int:
-    """The predicted class of one sample: the largest output, or for the one-output losses,
-    class 1 when the score or logit is positive."""
-    if len(output) == 1 and loss in ("hinge", "bce"):
-        return 1 if output[0].data > 0.0 else 0
-    return max(range(len(output)), key=lambda k: output[k].data)
+def predict_class(loss: str, output: Sequence[Value | float]) -> int:
+    """The predicted class of one sample from its outputs (Values or numbers): the largest
+    output (the first of equals), or for the one-output losses, class 1 when the score or
+    logit is positive."""
+    scores = [o.data if isinstance(o, Value) else o for o in output]
+    if len(scores) == 1 and loss in ("hinge", "bce"):
+        return 1 if scores[0] > 0.0 else 0
+    return max(range(len(scores)), key=lambda k: scores[k])
 
 
 def evaluate(model: Callable[[Sequence[float]], list[Value]], X: Sequence[Sequence[float]],
@@ -240,14 +249,11 @@ class CompiledSteps(EagerSteps):
         self.program: Any = None
 
     def _trace(self, n_features: int) -> Any:
-        import engine
-        from nn.losses import sample_loss
-
         def training_step(x: list[Value], target: list[Value]) -> list[Value]:
             outputs = self.model(x)  # type: ignore[operator]
             return [sample_loss(self.loss, outputs, target), *outputs]
 
-        return engine.trace(training_step, [0.0] * n_features,
+        return trace(training_step, [0.0] * n_features,
                             target_values(self.loss, 0, self.n_classes), params=self.model)
 
     def _replay(self, X: Sequence[Sequence[float]], y: Sequence[int], train: bool) -> tuple[Any, Any]:
@@ -266,12 +272,7 @@ class CompiledSteps(EagerSteps):
         return result.outputs, result.param_grads
 
     def _correct(self, outputs: Any, y: Sequence[int]) -> int:
-        scores = outputs[:, 1:]
-        if scores.shape[1] == 1 and self.loss in ("hinge", "bce"):
-            predicted = (scores[:, 0] > 0.0).astype(int)
-        else:
-            predicted = scores.argmax(axis=1)
-        return int((predicted == self.np.asarray(y)).sum())
+        return sum(predict_class(self.loss, row) == c for row, c in zip(outputs[:, 1:].tolist(), y))
 
     def step(self, optimizer: Optimizer, X: Sequence[Sequence[float]], y: Sequence[int],
              where: str) -> tuple[float, int]:
