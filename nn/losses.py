@@ -201,6 +201,8 @@ def sample_loss(loss: str, outputs: Sequence[Value], target: Sequence[Value]) ->
     Raises:
         ValueError: an unknown loss, or outputs and target of sizes the loss cannot pair.
     """
+    if loss not in ("cross_entropy", "hinge", "bce", "mse"):
+        raise ValueError(f"unknown loss {loss!r}; choose one of cross_entropy, hinge, bce, mse")
     single = loss in ("hinge", "bce")
     if (len(outputs) != 1 or len(target) != 1) if single else len(outputs) != len(target):
         pairs = "one output with one label" if single else "one output per class with a one-hot target"
@@ -214,9 +216,7 @@ def sample_loss(loss: str, outputs: Sequence[Value], target: Sequence[Value]) ->
     if loss == "bce":
         z, y = outputs[0], target[0]
         return engine.maximum(z, 0.0) - z * y + (-abs(z)).exp().log1p()
-    if loss == "mse":
-        return engine.sum([(z - t) ** 2 for z, t in zip(outputs, target)]) / len(outputs)
-    raise ValueError(f"unknown loss {loss!r}; choose one of cross_entropy, hinge, bce, mse")
+    return engine.sum([(z - t) ** 2 for z, t in zip(outputs, target)]) / len(outputs)  # mse
 
 
 def target_values(loss: str, label: int, n_classes: int) -> list[float]:
