@@ -113,13 +113,12 @@ class Lowering:
             for other in self.layers:
                 if other is not layer and tuple(other.outputs) == layer.inputs:
                     self.matrix_input[layer.number] = other
-        # Slots a layer computes that something other than a layer's matrix input reads.
-        matrix_read = {s for layer in self.layers if layer.number in self.matrix_input for s in layer.inputs}
+        # The slots read one by one (by an instruction, as an output, by a guard, or stacked
+        # into a layer's input): a layer's output among them gets a column view of its matrix.
         ordinary = [i for i in program.instructions if i.slot not in self.absorbed]
         self.column_read = {a for i in ordinary for a in i.args} | set(program.outputs) \
             | {g.lhs for g in program.guards} | {g.rhs for g in program.guards if isinstance(g.rhs, int)} \
             | {s for layer in self.layers if self._input_kind(layer) == "stack" for s in layer.inputs}
-        self.matrix_only = matrix_read - self.column_read
 
     # --------------------------------------------------------------------------------------
     # Finding layers
