@@ -45,7 +45,7 @@ lab: $(STAMP)
 
 # Property tests at 10,000+ examples each (the long hypothesis profile): minutes, not seconds.
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q tests/test_gradcheck.py tests/test_strategies.py
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q tests/test_gradcheck.py tests/test_strategies.py tests/test_trace.py
 
 # Plant faults in every op and show that gradcheck catches, shrinks and blames each one.
 mutants: $(STAMP)
