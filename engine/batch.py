@@ -101,6 +101,7 @@ class Lowering:
                 self.uses[g.rhs] += 1
         self.layers = self._find_layers()
         self.run: Any = None  # the compiled function, set by run_batch
+        self.arrays: dict[str, Any] = {}  # index arrays the code names (filled as it is written)
         self.absorbed: set[int] = set()  # slots computed inside a layer
         self.layer_at: dict[int, Layer] = {}  # a layer is emitted where its first sum was
         self.matrix_input: dict[int, Layer] = {}  # layer number -> the layer whose matrix it reads
@@ -267,6 +268,8 @@ class Lowering:
         return lines
 
     def namespace(self) -> dict[str, Any]:
+        """The names the code calls: numpy functions, and the index arrays that gather each
+        layer's weights from the parameter vector. Call after :meth:`source`."""
         np = numpy_ops_required()
         from engine.numpy_ops import FUNCTIONS
 
@@ -278,6 +281,7 @@ class Lowering:
             names[f"WI{layer.number}"] = np.array(layer.weights, dtype=np.intp)
             if layer.biases is not None:
                 names[f"BI{layer.number}"] = np.array(layer.biases, dtype=np.intp)
+        names.update({name: np.array(indices, dtype=np.intp) for name, indices in self.arrays.items()})
         return names
 
     def _fail(self, index: int, lhs: Any, rhs: Any, N: int) -> None:
@@ -319,28 +323,41 @@ class _BatchChainRule(ChainRule):
 
     def layer(self, layer: Layer) -> None:
         L, lines, lowering = layer.number, self.lines, self.lowering
-        parts = list(self.matrix_grads.get(L, []))
+        matrix = self.matrix_grads.get(L, [])  # from layers reading A: they reach every column
+        reached = list(range(len(layer.outputs))) if matrix else \
+            [j for j, s in enumerate(layer.outputs) if s in self.assigned]
+        if not reached:
+            return  # no gradient reaches this layer
+        # Only the neurons a gradient reaches take part (as in the eager engine): a neuron
+        # left out adds nothing, not 0 × (its weight), which is nan for an infinite weight.
+        some = len(reached) < len(layer.outputs)
+        if some:
+            lowering.arrays[f"R{L}"] = reached
+        pick, rows = (f"[:, R{L}]", f"[R{L}]") if some else ("", "")
+        parts = list(matrix)
         if any(s in self.assigned for s in layer.outputs):
             columns = [f"g{s}" if s in self.assigned else "zeros(N)" for s in layer.outputs]
-            parts.append(f"stack([{', '.join(f'broadcast({c}, N)' for c in columns)}], axis=1)")
-        if not parts:
-            return  # no gradient reaches this layer
-        lines += [f"    # layer {L} backward: ∂W = G_Zᵀ X, ∂b = Σ G_Z, G_X = G_Z W",
+            parts.append(f"stack([{', '.join(f'broadcast({columns[j]}, N)' for j in reached)}], axis=1)")
+        lines += [f"    # layer {L} backward: ∂W = G_Zᵀ X, ∂b = Σ G_Z, G_X = G_Z W"
+                  + (f" (for the {len(reached)} of {len(layer.outputs)} neurons a gradient reaches)"
+                     if some else ""),
                   f"    GA{L} = {' + '.join(parts)}"]
         if layer.activation is not None:
             op = layer.activation
-            local = _matrix_expression(op.derivative_source[0], op, f"Z{L}", f"A{L}")
+            local = _matrix_expression(op.derivative_source[0], op, f"Z{L}{pick}", f"A{L}{pick}")
             lines.append(f"    GZ{L} = GA{L} * ({local})")
         else:
             lines.append(f"    GZ{L} = GA{L}")
-        add = "add_at(G, WI{L}, {term})" if _repeats(layer.weights) else "G[WI{L}] += {term}"
-        lines.append("    " + add.format(L=L, term=f"GZ{L}.T @ X{L}"))
+        weights = _repeats([layer.weights[j] for j in reached])
+        add = "add_at(G, WI{L}{rows}, {term})" if weights else "G[WI{L}{rows}] += {term}"
+        lines.append("    " + add.format(L=L, rows=rows, term=f"GZ{L}.T @ X{L}"))
         if layer.biases is not None:
-            shared = len(set(layer.biases)) < len(layer.biases)
-            add = "add_at(G, BI{L}, {term})" if shared else "G[BI{L}] += {term}"
-            lines.append("    " + add.format(L=L, term=f"GZ{L}.sum(axis=0)"))
+            biases = [layer.biases[j] for j in reached]
+            shared = len(set(biases)) < len(biases)
+            add = "add_at(G, BI{L}{rows}, {term})" if shared else "G[BI{L}{rows}] += {term}"
+            lines.append("    " + add.format(L=L, rows=rows, term=f"GZ{L}.sum(axis=0)"))
         if any(self.needed[x] for x in layer.inputs):
-            lines.append(f"    GX{L} = GZ{L} @ W{L}")
+            lines.append(f"    GX{L} = GZ{L} @ W{L}{rows}")
             kind, xs = lowering._input_kind(layer), layer.inputs
             if kind == "matrix":
                 self.matrix_grads.setdefault(lowering.matrix_input[L].number, []).append(f"GX{L}")
@@ -385,7 +402,9 @@ def run_batch(program: Program, X: Any, params: Any, seeds: Any, input_grads: bo
     theta = _real_array(np, program.param_values() if params is None else params, "params").reshape(-1)
     if theta.shape != (len(program.params),):
         raise ValueError(f"program {program.name!r} has {len(program.params)} parameters, got {theta.size}")
-    listed = isinstance(seeds, (list, tuple))
+    # A list of numbers, None and arrays is one seed per output; a list of lists is read as an
+    # (N, outputs) array, one row per sample, as X is.
+    listed = isinstance(seeds, (list, tuple)) and not any(isinstance(s, (list, tuple)) for s in seeds)
     if listed and len(seeds) != len(program.outputs):
         raise ValueError(f"{len(seeds)} seeds for the {len(program.outputs)} outputs of program "
                          f"{program.name!r}: give one per output (a number, an (N,) array, or None)")
@@ -393,8 +412,9 @@ def run_batch(program: Program, X: Any, params: Any, seeds: Any, input_grads: bo
     lowering: Lowering | None = program._batch.get((input_grads, seeded))
     if lowering is None:
         lowering = Lowering(program, input_grads, seeded)
+        source = lowering.source()  # (before the namespace: writing it names index arrays)
         namespace = lowering.namespace()
-        exec(compile(lowering.source(), f"<program {program.name}: batch>", "exec"), namespace)
+        exec(compile(source, f"<program {program.name}: batch>", "exec"), namespace)
         lowering.run = namespace["batch"]
         program._batch[(input_grads, seeded)] = lowering
     with np.errstate(all="ignore"):
@@ -421,7 +441,8 @@ def _batch_seeds(np: Any, program: Program, lowering: Lowering, seeds: Any, N: i
     """Per output: an ``(N,)`` array for a varying output, the batch's sum for a uniform one
     (``None`` for an output given no seed)."""
     n_out = len(program.outputs)
-    if isinstance(seeds, (list, tuple)):  # one seed (a number or an (N,) array) per output, or None
+    if isinstance(seeds, (list, tuple)) and not any(isinstance(s, (list, tuple)) for s in seeds):
+        # one seed (a number or an (N,) array) per output, or None
         columns = []
         for k, x in enumerate(seeds):
             column = _real_array(np, 0.0 if x is None else x, f"seed {k}")

@@ -14,6 +14,8 @@ which PyTorch's CPU kernels follow.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 inf = math.inf
 nan = math.nan
@@ -143,7 +145,7 @@ def where(condition: bool, if_true: float, if_false: float) -> float:
     return if_true if condition else if_false
 
 
-FUNCTIONS = {
+FUNCTIONS: dict[str, Callable[..., Any]] = {
     "div": div, "pow": power, "exp": exp, "log": log, "log1p": log1p, "sqrt": sqrt,
     "tanh": math.tanh, "sigmoid": sigmoid, "relu": relu, "abs": abs, "sin": sin, "cos": cos,
     "maximum": maximum, "minimum": minimum, "sum": sum,

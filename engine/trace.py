@@ -61,7 +61,9 @@ and Walther, *Evaluating Derivatives* (2nd ed., SIAM 2008), ch. 3 and 6.
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
+import math
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -139,7 +141,8 @@ class Replay:
 
 class Program:
     """A traced function: slots ``%0, %1, ...`` holding the inputs, then the parameters, then
-    the constants, then one slot per instruction, in topological order.
+    one slot per instruction, in topological order (each slot assigned once: single
+    assignment), then the constants, which the listing and the code write as numbers.
 
     Attributes:
         name: the traced function's name.
@@ -169,8 +172,8 @@ class Program:
         self.output_names = output_names
         self.guards = guards
         self.example = example
-        self._compiled: Callable[..., Any] | None = None
-        self._backward_code: tuple[list[str], set[int]] | None = None
+        self._compiled: dict[tuple[bool, ...], Callable[..., Any]] = {}  # by which outputs are seeded
+        self._backward_code: dict[tuple[bool, ...], tuple[list[str], set[int]]] = {}
         self._batch: dict[tuple[bool, tuple[bool, ...]], Any] = {}
 
     # ---------------------------------------------------------------------------------------
@@ -206,7 +209,6 @@ class Program:
         lines = [f"program {self.name}({', '.join(self.inputs)}{params}) -> {outputs}"]
         lines += [f"  %{k} = input {name}" for k, name in enumerate(self.inputs)]
         lines += [f"  %{len(self.inputs) + k} = param {name}" for k, name in enumerate(self.params)]
-        lines += [f"  %{k} = const {v!r}" for k, v in self.constants.items()]
         lines += [f"  %{i.slot} = {i.op.name} {' '.join(self.describe(a) for a in i.args)}"
                   for i in self.instructions]
         for g in self.guards:
@@ -236,8 +238,10 @@ class Program:
         local derivative the op table's expression with this program's slots substituted.
         It runs after the forward lines, reading their values ``v<k>``; ``g<k>`` is
         ∂(Σ seed·output)/∂%k."""
+        seeded = self._all_seeded()
+        inputs, params = self._leaf_grads(seeded)
         return "\n".join(["def backward(seeds):  # after forward: v<k> are its values",
-                          *self._backward_lines(), self._return_grads_line()]) + "\n"
+                          *self._backward(seeded)[0], f"    return {inputs}, {params}"]) + "\n"
 
     def batch_source(self, input_grads: bool = True) -> str:
         """The function that :meth:`batch` runs, on numpy arrays: layers as matrix products
@@ -246,11 +250,16 @@ class Program:
 
         return Lowering(self, input_grads, (True,) * len(self.outputs)).source()
 
-    def source(self) -> str:
-        """The function that replay runs: forward, guards, backward, in one body."""
+    def source(self, seeded: tuple[bool, ...] | None = None) -> str:
+        """The function that replay runs: forward, guards, backward, in one body.
+        ``seeded``: which outputs the backward pass starts from (default: all)."""
+        seeded = seeded or self._all_seeded()
         return "\n".join(["def replay(inputs, params, seeds):", *self._unpack_lines(),
-                          *self._forward_lines(), *self._guard_lines(), *self._backward_lines(),
-                          self._return_all_line()]) + "\n"
+                          *self._forward_lines(), *self._guard_lines(), *self._backward(seeded)[0],
+                          self._return_all_line(seeded)]) + "\n"
+
+    def _all_seeded(self) -> tuple[bool, ...]:
+        return (True,) * len(self.outputs)
 
     def _name(self, slot: int) -> str:
         return self.describe(slot) if slot in self.constants else f"v{slot}"
@@ -301,31 +310,22 @@ class Program:
             needed[i.slot] = any(needed[a] for a in i.args)
         return needed
 
-    def _backward_lines(self) -> list[str]:
-        return self._backward()[0]
-
-    def _backward(self) -> tuple[list[str], set[int]]:
+    def _backward(self, seeded: tuple[bool, ...]) -> tuple[list[str], set[int]]:
         """The backward lines, and the slots whose gradient they assign (made once)."""
-        if self._backward_code is None:
-            self._backward_code = self._generate_backward()
-        return self._backward_code
+        code = self._backward_code.get(seeded)
+        if code is None:
+            rule = ChainRule(self, self.requires_grad(), seeded).run()
+            code = self._backward_code[seeded] = (rule.lines, rule.assigned)
+        return code
 
-    def _generate_backward(self) -> tuple[list[str], set[int]]:
-        rule = ChainRule(self, self.requires_grad(), (True,) * len(self.outputs)).run()
-        return rule.lines, rule.assigned
-
-    def _leaf_grads(self) -> tuple[str, str]:
-        assigned = self._backward()[1]
+    def _leaf_grads(self, seeded: tuple[bool, ...]) -> tuple[str, str]:
+        assigned = self._backward(seeded)[1]
         n_in, n_p = len(self.inputs), len(self.params)
         grads = [f"g{s}" if s in assigned else "0.0" for s in range(n_in + n_p)]
         return "[" + ", ".join(grads[:n_in]) + "]", "[" + ", ".join(grads[n_in:]) + "]"
 
-    def _return_grads_line(self) -> str:
-        inputs, params = self._leaf_grads()
-        return f"    return {inputs}, {params}"
-
-    def _return_all_line(self) -> str:
-        inputs, params = self._leaf_grads()
+    def _return_all_line(self, seeded: tuple[bool, ...]) -> str:
+        inputs, params = self._leaf_grads(seeded)
         return f"    return [{', '.join(self._name(s) for s in self.outputs)}], {inputs}, {params}"
 
     # ---------------------------------------------------------------------------------------
@@ -336,6 +336,10 @@ class Program:
         return [p.data for p in self.param_leaves]
 
     def _check(self, inputs: Sequence[Any], params: Sequence[Any] | None) -> tuple[list[float], list[float]]:
+        if isinstance(inputs, numbers.Number) or isinstance(params, numbers.Number):
+            raise TypeError(f"call a program with its inputs as one list, "
+                            f"program([{', '.join(self.inputs)}]), and its parameters (if any) as a "
+                            f"second list")
         values = _floats(inputs, "inputs")
         if len(values) != len(self.inputs):
             raise ValueError(f"program {self.name!r} takes {len(self.inputs)} inputs "
@@ -345,15 +349,16 @@ class Program:
             raise ValueError(f"program {self.name!r} has {len(self.params)} parameters, got {len(theta)}")
         return values, theta
 
-    def _seeds(self, seeds: Any) -> list[Any]:
+    def _seeds(self, seeds: Any) -> list[float | None]:
         if seeds is None:
             return [1.0] * len(self.outputs)
         if isinstance(seeds, numbers.Real):
             return [float(seeds)] * len(self.outputs)
         seeds = list(seeds)
         if len(seeds) != len(self.outputs):
-            raise ValueError(f"{len(seeds)} seeds for {len(self.outputs)} outputs")
-        return seeds
+            raise ValueError(f"{len(seeds)} seeds for the {len(self.outputs)} outputs of program "
+                             f"{self.name!r}: give one per output (a number, or None)")
+        return [None if s is None else _floats([s], "seeds")[0] for s in seeds]
 
     def __call__(self, inputs: Sequence[float], params: Sequence[float] | None = None,
                  seeds: Sequence[float] | float | None = None) -> Replay:
@@ -364,7 +369,8 @@ class Program:
             params: one number per parameter; ``None`` reads the parameter leaves' current
                 ``data``.
             seeds: the upstream gradient of each output (default ``1.0`` each, so the
-                gradients are those of the sum of the outputs, as ``backward`` on it).
+                gradients are those of the sum of the outputs, as ``backward`` on it); a
+                list may hold ``None`` for an output no gradient flows from.
 
         Returns:
             A :class:`Replay`: outputs, input gradients and parameter gradients, equal to the
@@ -372,12 +378,16 @@ class Program:
 
         Raises:
             ValueError: the wrong number of inputs, parameters or seeds, or non-numbers.
+            TypeError: the inputs given as separate numbers rather than one list.
             GuardFailed: these inputs take another branch than the traced ones.
         """
         values, theta = self._check(inputs, params)
-        if self._compiled is None:
-            self._compiled = self._compile(self.source(), "replay")
-        outputs, input_grads, param_grads = self._compiled(values, theta, self._seeds(seeds))
+        given = self._seeds(seeds)
+        seeded = tuple(s is not None for s in given)
+        run = self._compiled.get(seeded)
+        if run is None:
+            run = self._compiled[seeded] = self._compile(self.source(seeded), "replay")
+        outputs, input_grads, param_grads = run(values, theta, given)
         return Replay(outputs, input_grads, param_grads, self)
 
     def _fail(self, index: int, lhs: float, rhs: float) -> None:
@@ -396,8 +406,9 @@ class Program:
             X: an ``(N, len(inputs))`` array-like, one row per sample.
             params: ``len(params)`` numbers, shared by every sample (default: the leaves').
             seeds: each sample's upstream gradient of each output: a number, an ``(N,)`` or
-                an ``(N, len(outputs))`` array (default 1), or a list with one number or
-                ``(N,)`` array per output, ``None`` for an output no gradient flows from.
+                an ``(N, len(outputs))`` array (default 1; a nested list is read as that
+                array, one row per sample, as ``X`` is), or a list with one number, ``(N,)``
+                numpy array or ``None`` per output (``None``: no gradient flows from it).
             input_grads: also compute the per-sample input gradients.
 
         Returns:
@@ -479,7 +490,8 @@ def _chain_rule(upstream: str, local: str) -> tuple[str, str]:
         return "+", upstream
     if local == "-1.0":
         return "-", upstream
-    return "+", f"{upstream} * ({local})" if not local.isidentifier() else f"{upstream} * {local}"
+    atom = isinstance(ast.parse(local, mode="eval").body, (ast.Name, ast.Constant, ast.Call))
+    return "+", f"{upstream} * {local}" if atom else f"{upstream} * ({local})"
 
 
 class _Rename(ast.NodeTransformer):
@@ -510,9 +522,58 @@ def _substitute(source: str, mapping: dict[str, str]) -> str:
     (slot names, literals or tuples of them), as Python text."""
     tree = _parsed(source)
     replacements = {k: ast.parse(v, mode="eval").body for k, v in mapping.items()}
-    import copy
+    renamed = _Rename(replacements).visit(copy.deepcopy(tree))
+    return ast.unparse(_Fold().visit(renamed) if mapping else renamed)
 
-    return ast.unparse(_Rename(replacements).visit(copy.deepcopy(tree)))
+
+class _Fold(ast.NodeTransformer):
+    """Work out, at generation time, the parts of an expression whose operands are all
+    numbers (the constants of a program): ``where(eq(2.0, 0.0) & …, 0.0, 2.0 * pow(v1, 2.0 -
+    1.0))`` becomes ``2.0 * pow(v1, 1.0)``. Each part is evaluated with the same float
+    functions the code would call, so the result is the number the code would compute."""
+
+    _BINARY: dict[type, Callable[[Any, Any], Any]] = {
+        ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+        ast.BitAnd: lambda a, b: a & b, ast.BitOr: lambda a, b: a | b,
+    }
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.USub) and _number(node.operand):
+            return _literal(-node.operand.value)  # type: ignore[attr-defined]
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
+        self.generic_visit(node)
+        known = self._BINARY.get(type(node.op))
+        if known is not None and _number(node.left) and _number(node.right):
+            return _literal(known(node.left.value, node.right.value))  # type: ignore[attr-defined]
+        if isinstance(node.op, (ast.BitAnd, ast.BitOr)):  # a known side decides: False & c, True | c
+            decisive = isinstance(node.op, ast.BitOr)
+            for side in (node.left, node.right):
+                if _number(side) and side.value is decisive:  # type: ignore[attr-defined]
+                    return _literal(decisive)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name == "where" and len(node.args) == 3 and _number(node.args[0]):
+            return node.args[1] if node.args[0].value else node.args[2]  # type: ignore[attr-defined]
+        if name in F.FUNCTIONS and name != "sum" and node.args and all(_number(a) for a in node.args):
+            return _literal(F.FUNCTIONS[name](*[a.value for a in node.args]))  # type: ignore[attr-defined]
+        return node
+
+
+def _number(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, (bool, float))
+
+
+def _literal(value: Any) -> ast.expr:
+    """A float or bool as an expression; a negative number as ``-x`` (as Python writes it)."""
+    if isinstance(value, float) and math.copysign(1.0, value) < 0 and value == value:
+        return ast.UnaryOp(ast.USub(), ast.Constant(-value))
+    return ast.Constant(value)
 
 
 def _printable(name: str) -> str:
@@ -654,22 +715,14 @@ def _build(name: str, input_leaves: list[Value], outputs: list[Value], recording
         param_names, leaves = _parameters(params)
     if len(set(param_names)) != len(param_names):  # two leaves with one label: number them
         param_names = [f"{n}#{k}" for k, n in enumerate(param_names)]
-    slot: dict[Value, int] = {}
-    example: list[float] = []
-    for leaf in [*input_leaves, *leaves]:
-        slot.setdefault(leaf, len(example))
-        example.append(leaf.data)
-    constants: dict[int, float] = {}
-    instructions: list[Instruction] = []
-    for node in order:
-        if node in slot:
-            continue
-        slot[node] = len(example)
-        example.append(node.data)
-        if node.op is None:  # a number operand, or a leaf not among the given params
-            constants[slot[node]] = node.data
-        else:
-            instructions.append(Instruction(slot[node], node.op, tuple(slot[p] for p in node.parents)))
+    # Slots: inputs, parameters, instructions, then constants (written inline, as numbers).
+    named = [*input_leaves, *leaves]
+    ops = [n for n in order if n.op is not None]
+    numbers_ = [n for n in order if n.op is None and n not in set(named)]  # operands, or leaves not in params
+    slot = {node: k for k, node in enumerate([*named, *ops, *numbers_])}
+    example = [node.data for node in [*named, *ops, *numbers_]]
+    constants = {slot[n]: n.data for n in numbers_}
+    instructions = [Instruction(slot[n], n.op, tuple(slot[p] for p in n.parents)) for n in ops]  # type: ignore[arg-type]
     guards = [Guard(relation, slot[a], slot[b] if isinstance(b, Value) else float(b), bool(outcome))
               for relation, a, b, outcome in recording.comparisons]
     output_names = ["out"] if len(outputs) == 1 else [f"out[{k}]" for k in range(len(outputs))]

@@ -144,7 +144,7 @@ def _compile_forward(source: str, arity: int) -> Callable[..., float]:
     operands = [n.id for n in getattr(tree, "args", ()) if isinstance(n, ast.Name)]
     if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and operands == names \
             and len(tree.args) == arity and tree.func.id in F.FUNCTIONS:
-        return F.FUNCTIONS[tree.func.id]  # type: ignore[return-value]
+        return F.FUNCTIONS[tree.func.id]
     if isinstance(tree, ast.BinOp) and type(tree.op) in _OPERATORS and names == ["a", "b"] \
             and [getattr(tree.left, "id", None), getattr(tree.right, "id", None)] == names:
         return _OPERATORS[type(tree.op)]

@@ -33,7 +33,17 @@ from nn.data import (
     train_test_split,
 )
 from nn.module import ACTIVATIONS, INITS, MLP, graph_groups, read_model_document, write_text_atomic
-from nn.train import LOSSES, Diverged, History, evaluate, fit, make_optimizer, n_outputs, predict_class
+from nn.train import (
+    LOSSES,
+    CompiledSteps,
+    Diverged,
+    EagerSteps,
+    History,
+    fit,
+    make_optimizer,
+    n_outputs,
+    predict_class,
+)
 
 DATASETS = ("iris", "wine", "moons", "digits")
 HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -380,8 +390,9 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     except (ValueError, TypeError, ImportError) as e:  # fit() rejects: a damaged checkpoint, no numpy
         raise UsageError(str(e)) from None
 
-    _, train_acc = evaluate(model, X_train, y_train, args.loss, data.n_classes)
-    _, test_acc = evaluate(model, X_test, y_test, args.loss, data.n_classes)
+    steps = (CompiledSteps if args.compile else EagerSteps)(model, args.loss, data.n_classes)
+    _, train_acc = steps.evaluate(X_train, y_train)
+    _, test_acc = steps.evaluate(X_test, y_test)
     print(f"after training: train accuracy {train_acc:.4f}  test accuracy {test_acc:.4f}")
     written = [checkpoint, out / "history.csv"]
     try:

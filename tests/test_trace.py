@@ -86,6 +86,17 @@ def test_a_neuron_replays_to_the_hand_worked_numbers() -> None:
     assert program.inputs == ["x[0]", "x[1]"] and program.params == ["w0", "w1", "b"]
 
 
+def test_constants_are_worked_out_when_the_code_is_generated() -> None:
+    program = engine.trace(lambda x: x**2 + 1.0, 3.0)
+    assert [i.slot for i in program.instructions] == [1, 2]  # no slot between the input and the ops
+    # pow's derivative b·a**(b−1), its masks for b = 0 decided now that b is the number 2
+    assert "g0 = g1 * (2.0 * pow(v0, 1.0))" in program.backward_source()
+    assert "where" not in program.backward_source()
+    assert program([3.0]).input_grads == [6.0]
+    with pytest.raises(TypeError, match=r"one list, program\(\[x\]\)"):
+        program(3.0)
+
+
 def test_numbers_are_constants_and_closed_over_values_are_parameters() -> None:
     w = Value(0.5)
     program = engine.trace(lambda x: 2.0 * x * w + 1, 3.0)
@@ -218,6 +229,32 @@ def test_a_weight_shared_by_two_neurons_gets_both_gradients() -> None:
     total.backward()
     assert close(float(batch.param_grads[0]), w.grad) and close(float(batch.param_grads[1]), b.grad)
     assert close(float(batch.outputs.sum()), total.data)
+
+
+def test_a_neuron_no_gradient_reaches_adds_nothing_to_its_layers_gradients() -> None:
+    w = [Value(0.5, "w0"), Value(-0.3, "w1"), Value(math.inf, "w2"), Value(1.0, "w3")]
+
+    def f(x):  # type: ignore[no-untyped-def]
+        a = engine.sum([w[0] * x[0], w[1] * x[1]]).tanh()
+        b = engine.sum([w[2] * x[0], w[3] * x[1]]).tanh()  # the same inputs: one layer with a
+        return [a, b]
+
+    program = engine.trace(f, [1.0, 2.0])
+    batch = program.batch([[1.0, 2.0]], seeds=[1.0, None])  # b's neuron gets no gradient
+    # by hand: ∂a/∂x = (1 − tanh²(z))·(w0, w1) with z = 0.5 − 0.6; ∂a/∂(w0, w1) = (1 − tanh² z)·x
+    local = 1.0 - math.tanh(-0.1) ** 2
+    assert batch.input_grads[0].tolist() == pytest.approx([0.5 * local, -0.3 * local], rel=1e-14, abs=0.0)
+    assert batch.param_grads.tolist() == pytest.approx([local, 2.0 * local, 0.0, 0.0], rel=1e-14, abs=0.0)
+    single = program([1.0, 2.0], seeds=[1.0, None])
+    assert single.param_grads == pytest.approx(batch.param_grads.tolist(), rel=1e-14, abs=0.0)
+
+
+def test_seeds_given_as_nested_lists_are_rows_as_in_x() -> None:
+    w = Value(2.0, "w")
+    program = engine.trace(lambda x: [w * x, 3 * x], 1.0)
+    rows = [[0.0, 1.0], [0.0, 0.0]]  # per sample: no gradient from w·x
+    assert program.batch([[1.0], [10.0]], seeds=rows).param_grads.tolist() == [0.0]
+    assert program.batch([[1.0], [10.0]], seeds=[np.array([1.0, 0.0]), None]).param_grads.tolist() == [1.0]
 
 
 def test_uniform_outputs_and_seeds_follow_the_sum_over_the_batch() -> None:
