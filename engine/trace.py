@@ -547,7 +547,10 @@ class _Fold(ast.NodeTransformer):
         self.generic_visit(node)
         known = self._BINARY.get(type(node.op))
         if known is not None and _number(node.left) and _number(node.right):
-            return _literal(known(node.left.value, node.right.value))  # type: ignore[attr-defined]
+            try:
+                return _literal(known(node.left.value, node.right.value))  # type: ignore[attr-defined]
+            except TypeError:  # (& or | of floats): left for the code to report
+                return node
         if isinstance(node.op, (ast.BitAnd, ast.BitOr)):  # a known side decides: False & c, True | c
             decisive = isinstance(node.op, ast.BitOr)
             for side in (node.left, node.right):
