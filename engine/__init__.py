@@ -12,7 +12,7 @@ side; see :mod:`engine.value`.
 """
 
 from engine.gradcheck import GradcheckReport, gradcheck, hessian_of
-from engine.trace import GuardFailed, Program, trace, traced
+from engine.trace import GuardFailed, Program, TracingError, trace, traced
 from engine.value import (
     OPS,
     Op,
@@ -32,6 +32,7 @@ __all__ = [
     "OPS",
     "Op",
     "Program",
+    "TracingError",
     "Value",
     "gradcheck",
     "hessian_of",

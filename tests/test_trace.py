@@ -18,12 +18,11 @@ from hypothesis import strategies as st
 
 import engine
 import nn
-from engine import OPS, GuardFailed, Value
+from engine import OPS, GuardFailed, TracingError, Value
 from engine import operators as F
 from engine.batch import Lowering
 from engine.numpy_ops import FUNCTIONS as ARRAY_FUNCTIONS
 from engine.testing import DOMAINS, Expr, expressions, graphs, points, values
-from engine.value import TracingError
 from nn.testing import mlps
 from nn.train import fit
 
