@@ -360,30 +360,19 @@ def test_cos(a: float) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
 @SETTINGS
 @given(a=fl(-1e300, 1e300), b=fl(-1e300, 1e300))
 @example(a=1.0, b=math.nextafter(1.0, 2.0))  # the larger by one ulp takes all the gradient
 @example(a=-1.0, b=-2.0)
-def test_maximum(a: float, b: float) -> None:
+def test_maximum_and_minimum(name: str, a: float, b: float) -> None:
     assume(a != b)
-    check("maximum", [lambda x, y: engine.maximum(x, y), lambda x, y: OPS["maximum"](x, y)], (a, b))
+    op = getattr(engine, name)  # engine.maximum, engine.minimum
+    check(name, [lambda x, y: op(x, y), lambda x, y: OPS[name](x, y)], (a, b))
     if a != 2.0:  # reflected: a plain number on either side
-        check_partial("maximum", lambda v: engine.maximum(v, 2.0), (a, 2.0), 0)
+        check_partial(name, lambda v: op(v, 2.0), (a, 2.0), 0)
     if b != -2.0:
-        check_partial("maximum", lambda v: engine.maximum(-2.0, v), (-2.0, b), 1)
-
-
-@SETTINGS
-@given(a=fl(-1e300, 1e300), b=fl(-1e300, 1e300))
-@example(a=1.0, b=math.nextafter(1.0, 2.0))
-@example(a=-1.0, b=-2.0)
-def test_minimum(a: float, b: float) -> None:
-    assume(a != b)
-    check("minimum", [lambda x, y: engine.minimum(x, y), lambda x, y: OPS["minimum"](x, y)], (a, b))
-    if a != 2.0:  # reflected: a plain number on either side
-        check_partial("minimum", lambda v: engine.minimum(v, 2.0), (a, 2.0), 0)
-    if b != -2.0:
-        check_partial("minimum", lambda v: engine.minimum(-2.0, v), (-2.0, b), 1)
+        check_partial(name, lambda v: op(-2.0, v), (-2.0, b), 1)
 
 
 @SETTINGS
@@ -453,8 +442,8 @@ COVERAGE: dict[str, tuple[Callable[..., None], ...]] = {
     "abs": (test_abs,),
     "sin": (test_sin,),
     "cos": (test_cos,),
-    "maximum": (test_maximum,),
-    "minimum": (test_minimum,),
+    "maximum": (test_maximum_and_minimum,),
+    "minimum": (test_maximum_and_minimum,),
     "sum": (test_sum, test_sum_is_one_node_with_all_parents_in_order),
 }
 
