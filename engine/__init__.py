@@ -7,40 +7,75 @@
     >>> round(w.grad, 4)   # x·(1 − y²) = 2 · (1 − 0.70642²)
     1.0019
 
-The op table (``engine.OPS``) defines every op once, forward and local derivative side by
-side; see :mod:`engine.value`.
+Every op is a function of ``engine``, as ``torch.exp`` is of ``torch``: ``engine.exp(2.0)`` is a
+float, ``engine.exp(Value(2.0))`` a Value. The op table (``engine.OPS``, in :mod:`engine.ops`)
+defines each op once, forward and local derivatives side by side; :func:`define_op` adds your
+own. The ``Value`` node and the backward pass are in :mod:`engine.value`.
 """
 
-from engine.gradcheck import GradcheckReport, gradcheck, hessian_of
-from engine.trace import GuardFailed, Program, TracingError, trace, traced
-from engine.value import (
+from engine import pickling  # noqa: F401  (registers how Values pickle and copy)
+from engine.gradcheck import GradcheckReport, gradcheck
+from engine.ops import (  # noqa: F401  (abs, pow, sum: engine.abs, like torch.abs; not in __all__, so "import *" keeps the builtins)
     OPS,
     Op,
-    Value,
-    is_grad_enabled,
+    OpError,
+    abs,
+    add,
+    cos,
+    define_op,
+    div,
+    exp,
+    log,
+    log1p,
     maximum,
     minimum,
-    no_grad,
+    mul,
+    neg,
     op_by_name,
-    topological_order,
+    pow,
+    relu,
+    sigmoid,
+    sin,
+    sqrt,
+    sub,
+    tanh,
 )
-from engine.value import sum_values as sum  # noqa: F401  (engine.sum, like torch.sum; not in __all__ so "import *" keeps the builtin)
+from engine.program import GuardFailed, Program
+from engine.tracing import trace, traced
+from engine.value import TracingError, Value, hessian_of, is_grad_enabled, no_grad, topological_order
+from engine.value import sum_values as sum  # noqa: F401  (engine.sum(values) or engine.sum(a, b, ...))
 
 __all__ = [
     "GradcheckReport",
     "GuardFailed",
     "OPS",
     "Op",
+    "OpError",
     "Program",
     "TracingError",
     "Value",
+    "add",
+    "cos",
+    "define_op",
+    "div",
+    "exp",
     "gradcheck",
     "hessian_of",
     "is_grad_enabled",
+    "log",
+    "log1p",
     "maximum",
     "minimum",
+    "mul",
+    "neg",
     "no_grad",
     "op_by_name",
+    "relu",
+    "sigmoid",
+    "sin",
+    "sqrt",
+    "sub",
+    "tanh",
     "topological_order",
     "trace",
     "traced",

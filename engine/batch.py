@@ -1,13 +1,13 @@
 """Batched replay: a traced program run over N samples at once, one numpy call per step.
 
-:meth:`engine.trace.Program.batch` lands here. Each slot of the program holds either one
+:meth:`engine.program.Program.batch` lands here. Each slot of the program holds either one
 number shared by every sample (**uniform**: parameters, constants, and whatever depends only
 on them) or an ``(N,)`` array, one number per sample (**varying**: inputs and whatever
 depends on them). Every instruction becomes one numpy expression, the op table's own
-expression evaluated with :mod:`engine.numpy_ops`; the backward pass is the same chain rule
-as :meth:`~engine.trace.Program.backward_source`, where a uniform slot's gradient sums its
-varying consumers' contributions over the batch (so parameter gradients are those of the sum
-of every sample's seeded outputs).
+functions run on code (:mod:`engine.codegen`) and evaluated with :mod:`engine.numpy_ops`; the
+backward pass is the same chain rule as :meth:`~engine.program.Program.backward_source`, where
+a uniform slot's gradient sums its varying consumers' contributions over the batch (so
+parameter gradients are those of the sum of every sample's seeded outputs).
 
 **Layers become matrix products.** A neuron in the program is a ``sum`` of ``mul`` s, each
 multiplying a parameter (a weight) by a varying slot, plus at most one parameter (the bias).
@@ -27,13 +27,24 @@ Learning* (MIT Press 2016), section 6.5; numpy documentation (``matmul``, ``errs
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from engine.trace import ChainRule, Instruction, _substitute
-
-if TYPE_CHECKING:
-    from engine.trace import Op, Program
+from engine.codegen import (
+    RELATIONS,
+    ChainRule,
+    Code,
+    forward_code,
+    guard_operand,
+    literal,
+    local_derivatives,
+    namespace,
+    operands,
+    slot_name,
+)
+from engine.ops import HELPERS, Op
 
 
 def numpy_ops_required() -> Any:
@@ -63,7 +74,7 @@ class BatchReplay:
 
 
 @dataclass
-class Layer:
+class LoweredLayer:
     """Neurons sharing their inputs, lowered to one matrix product (see the module docstring)."""
 
     number: int
@@ -79,14 +90,16 @@ class Lowering:
     """The batched code of one program: which slots are varying, which instructions form
     layers, and the generated function ``batch(X, theta, seeds, N)``."""
 
-    def __init__(self, program: Program, input_grads: bool, seeded: tuple[bool, ...]) -> None:
+    def __init__(self, program: Any, input_grads: bool, seeded: tuple[bool, ...],
+                 fail: Callable[..., None] | None = None) -> None:
         self.p = program
+        self.fail = fail
         self.want_input_grads = input_grads
         self.seeded = seeded
         n_in = len(program.inputs)
         self.n_in = n_in
         self.varying = [program.kind(s) == "input" for s in range(program.n_slots)]
-        self.by_slot: dict[int, Instruction] = {i.slot: i for i in program.instructions}
+        self.by_slot: dict[int, Any] = {i.slot: i for i in program.instructions}
         for i in program.instructions:
             self.varying[i.slot] = any(self.varying[a] for a in i.args)
         self.uses = [0] * program.n_slots  # consumers: instructions, outputs and guards
@@ -103,8 +116,8 @@ class Lowering:
         self.run: Any = None  # the compiled function, set by run_batch
         self.arrays: dict[str, Any] = {}  # index arrays the code names (filled as it is written)
         self.absorbed: set[int] = set()  # slots computed inside a layer
-        self.layer_at: dict[int, Layer] = {}  # a layer is emitted where its first sum was
-        self.matrix_input: dict[int, Layer] = {}  # layer number -> the layer whose matrix it reads
+        self.layer_at: dict[int, LoweredLayer] = {}  # a layer is emitted where its first sum was
+        self.matrix_input: dict[int, LoweredLayer] = {}  # layer number -> the layer whose matrix it reads
         for layer in self.layers:
             for s in layer.sums:
                 self.absorbed.update(a for a in self.by_slot[s].args if self.p.kind(a) == "op")
@@ -124,7 +137,7 @@ class Lowering:
     # --------------------------------------------------------------------------------------
     # Finding layers
 
-    def _neuron(self, instruction: Instruction) -> tuple[tuple[int, ...], list[int], int | None] | None:
+    def _neuron(self, instruction: Any) -> tuple[tuple[int, ...], list[int], int | None] | None:
         """``(inputs, weight indices, bias index)`` if the instruction is a neuron's sum."""
         p, n_in = self.p, self.n_in
         if instruction.op.name != "sum":
@@ -148,8 +161,8 @@ class Lowering:
             return None
         return (tuple(inputs), weights, bias) if inputs else None
 
-    def _find_layers(self) -> list[Layer]:
-        groups: dict[tuple[tuple[int, ...], bool], Layer] = {}
+    def _find_layers(self) -> list[LoweredLayer]:
+        groups: dict[tuple[tuple[int, ...], bool], LoweredLayer] = {}
         for i in self.p.instructions:
             neuron = self._neuron(i)
             if neuron is None:
@@ -158,12 +171,13 @@ class Lowering:
             key = (inputs, bias is not None)
             layer = groups.get(key)
             if layer is None:
-                layer = groups[key] = Layer(len(groups), inputs, [], [], [] if bias is not None else None)
+                biases: list[int] | None = [] if bias is not None else None
+                layer = groups[key] = LoweredLayer(len(groups), inputs, [], [], biases)
             layer.sums.append(i.slot)
             layer.weights.append(weights)
             if layer.biases is not None and bias is not None:
                 layer.biases.append(bias)
-        consumers: dict[int, list[Instruction]] = {}
+        consumers: dict[int, list[Any]] = {}
         for i in self.p.instructions:
             for a in i.args:
                 consumers.setdefault(a, []).append(i)
@@ -181,7 +195,7 @@ class Lowering:
     # Code
 
     def name(self, slot: int) -> str:
-        return self.p._name(slot)
+        return slot_name(self.p, slot)
 
     def source(self) -> str:
         p = self.p
@@ -198,15 +212,15 @@ class Lowering:
             if i.slot in self.layer_at:
                 lines += self._layer_forward(self.layer_at[i.slot])
             elif i.slot not in self.absorbed:
-                lines.append(f"    v{i.slot} = {p.expression(i.op.source, i, None)}")
+                lines.append(f"    v{i.slot} = {literal(forward_code(i.op, operands(p, i))).text}")
         for k, g in enumerate(p.guards):
-            lhs, rhs = self.name(g.lhs), p._operand(g.rhs)
+            lhs, rhs = self.name(g.lhs), guard_operand(p, g.rhs)
             lines.append(f"    if not all_equal(({lhs} {g.relation} {rhs}), {g.outcome}): "
                          f"fail({k}, {lhs}, {rhs}, N)")
         lines += self._backward()
         return "\n".join(lines) + "\n"
 
-    def _input_kind(self, layer: Layer) -> str:
+    def _input_kind(self, layer: LoweredLayer) -> str:
         """Where a layer's input matrix comes from: another layer's ``"matrix"``, a
         ``"slice"`` of the batch's inputs, or a ``"stack"`` of slots."""
         if layer.number in self.matrix_input:
@@ -216,7 +230,7 @@ class Lowering:
             return "slice"
         return "stack"
 
-    def _layer_input(self, layer: Layer) -> str:
+    def _layer_input(self, layer: LoweredLayer) -> str:
         kind, xs = self._input_kind(layer), layer.inputs
         if kind == "matrix":
             return f"A{self.matrix_input[layer.number].number}"
@@ -224,7 +238,7 @@ class Lowering:
             return f"X[:, {xs[0]}:{xs[-1] + 1}]"
         return f"stack([{', '.join(self.name(x) for x in xs)}], axis=1)"
 
-    def _layer_forward(self, layer: Layer) -> list[str]:
+    def _layer_forward(self, layer: LoweredLayer) -> list[str]:
         L = layer.number
         neurons = f"{len(layer.sums)} neuron{'s' if len(layer.sums) > 1 else ''}"
         inputs = f"{len(layer.inputs)} input{'s' if len(layer.inputs) > 1 else ''}"
@@ -235,7 +249,7 @@ class Lowering:
         result = f"Z{L}"
         if layer.activation is not None:
             op = layer.activation
-            lines.append(f"    A{L} = {_matrix_expression(op.source, op, f'Z{L}', f'A{L}')}")
+            lines.append(f"    A{L} = {literal(forward_code(op, [Code(f'Z{L}')])).text}")
             result = f"A{L}"
         else:
             lines.append(f"    A{L} = Z{L}")
@@ -273,10 +287,16 @@ class Lowering:
         np = numpy_ops_required()
         from engine.numpy_ops import FUNCTIONS
 
-        names: dict[str, Any] = {**FUNCTIONS, "inf": np.inf, "nan": np.nan, "zeros": np.zeros,
-                                 "stack": np.stack, "total": np.sum,
-                                 "add_at": np.add.at, "all_equal": _all_equal(np),
-                                 "broadcast": lambda g, n: np.broadcast_to(g, (n,)), "fail": self._fail}
+        # The built-in ops and helpers on arrays (add, sub, mul and neg are Python's operators,
+        # which work on arrays as they are); an op of yours element by element (right for any
+        # Python function on floats, at Python's speed).
+        names = namespace(self.p.ops(), {h: FUNCTIONS[h] for h in HELPERS},
+                          lambda op: FUNCTIONS.get(op.name, op.forward) if op.builtin
+                          else np.vectorize(op.forward, otypes=[float]),
+                          lambda op: np.vectorize(op.derivative))
+        names.update({"inf": np.inf, "nan": np.nan, "zeros": np.zeros, "stack": np.stack, "total": np.sum,
+                      "add_at": np.add.at, "all_equal": _all_equal(np),
+                      "broadcast": lambda g, n: np.broadcast_to(g, (n,)), "fail": self._fail})
         for layer in self.layers:
             names[f"WI{layer.number}"] = np.array(layer.weights, dtype=np.intp)
             if layer.biases is not None:
@@ -285,14 +305,13 @@ class Lowering:
         return names
 
     def _fail(self, index: int, lhs: Any, rhs: Any, N: int) -> None:
-        from engine.trace import RELATIONS, GuardFailed
-
         np = numpy_ops_required()
         guard = self.p.guards[index]
         outcome = np.broadcast_to(RELATIONS[guard.relation](lhs, rhs), (N,))
         sample = int(np.nonzero(outcome != guard.outcome)[0][0])
         lhs, rhs = (float(np.broadcast_to(v, (N,))[sample]) for v in (lhs, rhs))
-        raise GuardFailed(self.p, index, lhs, rhs, sample)
+        assert self.fail is not None
+        self.fail(index, lhs, rhs, sample)
 
 
 class _BatchChainRule(ChainRule):
@@ -308,20 +327,20 @@ class _BatchChainRule(ChainRule):
     def update(self, parent: int, sign: str, term: str) -> str:
         return f"    g{parent} = g{parent} {sign} {term}"
 
-    def term(self, i: Instruction, k: int, parent: int) -> tuple[str, str]:
-        sign, term = super().term(i, k, parent)
+    def term(self, i: Any, local: Any, parent: int) -> tuple[str, str]:
+        sign, term = super().term(i, local, parent)
         if self.lowering.varying[i.slot] and not self.lowering.varying[parent]:
             return "+", f"total({'-' if sign == '-' else ''}{term})"
         return sign, term
 
-    def instruction(self, i: Instruction) -> None:
+    def instruction(self, i: Any) -> None:
         layer = self.lowering.layer_at.get(i.slot)
         if layer is not None:
             self.layer(layer)
         elif i.slot not in self.lowering.absorbed:
             super().instruction(i)
 
-    def layer(self, layer: Layer) -> None:
+    def layer(self, layer: LoweredLayer) -> None:
         L, lines, lowering = layer.number, self.lines, self.lowering
         matrix = self.matrix_grads.get(L, [])  # from layers reading A: they reach every column
         reached = list(range(len(layer.outputs))) if matrix else \
@@ -344,8 +363,8 @@ class _BatchChainRule(ChainRule):
                   f"    GA{L} = {' + '.join(parts)}"]
         if layer.activation is not None:
             op = layer.activation
-            local = _matrix_expression(op.derivative_source[0], op, f"Z{L}{pick}", f"A{L}{pick}")
-            lines.append(f"    GZ{L} = GA{L} * ({local})")
+            local = local_derivatives(op, [Code(f"Z{L}{pick}")], Code(f"A{L}{pick}"))[0]
+            lines.append(f"    GZ{L} = {(Code(f'GA{L}') * local).text}")
         else:
             lines.append(f"    GZ{L} = GA{L}")
         weights = _repeats([layer.weights[j] for j in reached])
@@ -382,12 +401,14 @@ def _repeats(weights: list[list[int]]) -> bool:
     return len(set(flat)) < len(flat)
 
 
-def _matrix_expression(source: str, op: Op, operand: str, out: str) -> str:
-    return _substitute(source, {"a": operand, "out": out})
+_LOWERED: weakref.WeakKeyDictionary[Any, dict[tuple[bool, tuple[bool, ...]], Lowering]] = \
+    weakref.WeakKeyDictionary()  # each program's compiled batched code, by input_grads and seeding
 
 
-def run_batch(program: Program, X: Any, params: Any, seeds: Any, input_grads: bool) -> BatchReplay:
-    """Run ``program`` over the rows of ``X`` (see :meth:`engine.trace.Program.batch`)."""
+def run_batch(program: Any, X: Any, params: Any, seeds: Any, input_grads: bool,
+              fail: Callable[..., None]) -> BatchReplay:
+    """Run ``program`` over the rows of ``X`` (see :meth:`engine.program.Program.batch`);
+    ``fail(index, lhs, rhs, sample)`` raises for a failed guard."""
     np = numpy_ops_required()
     X = _real_array(np, X, "X")
     n_in = len(program.inputs)
@@ -409,14 +430,15 @@ def run_batch(program: Program, X: Any, params: Any, seeds: Any, input_grads: bo
         raise ValueError(f"{len(seeds)} seeds for the {len(program.outputs)} outputs of program "
                          f"{program.name!r}: give one per output (a number, an (N,) array, or None)")
     seeded = tuple(not (listed and seeds[k] is None) for k in range(len(program.outputs)))
-    lowering: Lowering | None = program._batch.get((input_grads, seeded))
+    cache = _LOWERED.setdefault(program, {})
+    lowering = cache.get((input_grads, seeded))
     if lowering is None:
-        lowering = Lowering(program, input_grads, seeded)
+        lowering = Lowering(program, input_grads, seeded, fail)
         source = lowering.source()  # (before the namespace: writing it names index arrays)
         namespace = lowering.namespace()
         exec(compile(source, f"<program {program.name}: batch>", "exec"), namespace)
         lowering.run = namespace["batch"]
-        program._batch[(input_grads, seeded)] = lowering
+        cache[(input_grads, seeded)] = lowering
     with np.errstate(all="ignore"):
         outputs, gin, gparams = lowering.run(
             X, theta, _batch_seeds(np, program, lowering, seeds, N), N)
@@ -437,7 +459,7 @@ def _real_array(np: Any, values: Any, what: str) -> Any:
     return array.astype(float)
 
 
-def _batch_seeds(np: Any, program: Program, lowering: Lowering, seeds: Any, N: int) -> list[Any]:
+def _batch_seeds(np: Any, program: Any, lowering: Lowering, seeds: Any, N: int) -> list[Any]:
     """Per output: an ``(N,)`` array for a varying output, the batch's sum for a uniform one
     (``None`` for an output given no seed)."""
     n_out = len(program.outputs)

@@ -40,7 +40,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.value import OPS, Op, Value, no_grad, node_names, topological_order
+from engine.ops import OPS, Op
+from engine.value import Value, hessian_of, no_grad, node_names, topological_order
 
 EPS = sys.float_info.epsilon
 _SEED_GRADIENT = 0.7390851332151607  # a "random" upstream gradient: no power of two, no pattern
@@ -290,7 +291,20 @@ class _Subject:
     def mp_value(self, mp: Any, x: Sequence[Any]) -> Any:
         """``f(x)`` in mpmath, replaying the recorded graph with each op's ``reference``."""
         return _replay(self.graph_root, dict(zip(self.graph_leaves, x)),
-                       lambda op, args: op.reference(mp, *args))
+                       lambda op, args: mp_reference(op)(mp, *args))
+
+
+def mp_reference(op: Op) -> Callable[..., Any]:
+    """The op's forward in mpmath, ``reference(mp, *operands)``.
+
+    Raises:
+        ValueError: the op has none (an op of yours defined without ``reference=``).
+    """
+    if op.reference is None:
+        raise ValueError(f"reference='exact' needs every op's forward in mpmath, and op {op.name} has "
+                         f"none: pass reference=lambda mp, ...: ... to engine.define_op, or use "
+                         f"reference='central'")
+    return op.reference
 
 
 def _replay(root: Value, leaf_values: dict[Value, Any], apply: Callable[[Op, list[Any]], Any]) -> Any:
@@ -690,30 +704,6 @@ def _whole_pass_checks(subject: _Subject, engine: list[float], absolute: list[fl
     return checks
 
 
-def hessian_of(root: Value, leaves: Sequence[Value]) -> list[list[float]]:
-    """The engine's second derivatives ``H[i][j] = ∂²root/∂leafᵢ∂leafⱼ``: ``backward(
-    create_graph=True)`` records each gradient as a graph, and a backward pass through
-    gradient i gives row i. The leaves' ``.grad`` are left at 0.0.
-
-    Raises:
-        TypeError: ``root`` is not a Value.
-    """
-    if not isinstance(root, Value):
-        raise TypeError(f"hessian_of needs a Value, got {type(root).__name__}")
-    root.backward(create_graph=True)
-    first = [leaf.grad for leaf in leaves]
-    rows = []
-    for g in first:
-        for leaf in leaves:
-            leaf.grad = 0.0
-        if isinstance(g, Value):
-            g.backward()
-        rows.append([float(leaf.grad) for leaf in leaves])
-    for leaf in leaves:
-        leaf.grad = 0.0
-    return rows
-
-
 def _create_graph_check(subject: _Subject, engine: list[float], absolute: list[float]) -> Check:
     """The gradients that ``backward(create_graph=True)`` records must be the plain ones."""
     root, leaves = subject.build()
@@ -795,7 +785,7 @@ def _local_reference(op: Op, args: list[float], k: int, mp: Any) -> _Estimate:
 
     if mp is None:
         return _central_first(along, args[k], EPS ** (1 / 3) * max(1.0, abs(args[k])))
-    return _exact(mp, _complex_is_nan(mp, lambda *p: op.reference(mp, *p)), [mp.mpf(a) for a in args],
+    return _exact(mp, _complex_is_nan(mp, lambda *p: mp_reference(op)(mp, *p)), [mp.mpf(a) for a in args],
                   tuple(int(i == k) for i in range(len(args))))
 
 

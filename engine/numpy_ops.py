@@ -1,7 +1,7 @@
-"""The functions of :mod:`engine.operators`, on numpy arrays, under the same names.
+"""The op table's forward functions and helpers, on numpy arrays, under the names code calls.
 
-Batched replay (:meth:`engine.trace.Program.batch`) evaluates the op table's expressions with
-these, one array operation per instruction, so each must give what its float counterpart gives
+Batched replay (:meth:`engine.program.Program.batch`) runs its code with these, one array
+operation per instruction, so each must give what its float counterpart gives
 (IEEE-754 results, PyTorch's conventions at kinks and for ``nan``) element by element.
 Call them inside ``numpy.errstate(all="ignore")``: overflow and ``0/0`` are results here, not
 warnings. numpy is optional; this module is imported only by batched replay.
@@ -23,8 +23,8 @@ def _sigmoid(x: Any) -> Any:
     return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _sum(xs: Any, start: float = 0.0) -> Any:
-    total = start
+def _sum(*xs: Any) -> Any:
+    total: Any = 0.0
     for x in xs:
         total = total + x
     return total
@@ -40,4 +40,5 @@ FUNCTIONS: dict[str, Any] = {
     "sign": lambda a: np.where(a > 0.0, 1.0, np.where(a < 0.0, -1.0, 0.0)),  # sign(nan) is 0
     "where": np.where, "eq": np.equal, "lt": np.less, "ge": np.greater_equal, "isnan": np.isnan,
 }
-"""The names of :data:`engine.operators.FUNCTIONS`, each on numpy arrays."""
+"""Every built-in op that code calls by name (:data:`engine.ops.OPS`, all but the four written
+as Python's operators) and every helper (:data:`engine.ops.HELPERS`), each on numpy arrays."""

@@ -5,7 +5,7 @@ Python's own float arithmetic raises where IEEE-754 (and so PyTorch) returns a v
 ``math.log(0)`` raises ``ValueError`` and ``(-8.0) ** 0.5`` returns a complex number.
 The functions here return what IEEE-754 says instead (``inf``, ``-inf`` or ``nan``), so no
 arithmetic exception ever escapes an op of the engine. Nothing here knows about autograd:
-the op table in :mod:`engine.value` uses these as the forward functions of its ops.
+the op table in :mod:`engine.ops` uses these as the forward functions of its ops.
 
 Reference: IEEE Std 754-2019 and the C99 standard, Annex F (``pow``, ``log``, ``sqrt``),
 which PyTorch's CPU kernels follow.
@@ -14,11 +14,32 @@ which PyTorch's CPU kernels follow.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import numbers
+import operator
 from typing import Any
 
 inf = math.inf
 nan = math.nan
+
+
+def to_float(x: Any) -> float:
+    """``x`` as a Python float: ``int``, ``float`` and numpy scalars (anything ``numbers.Real``)
+    are accepted; an ``int`` too large for a float is ``±inf``, as everywhere else here.
+
+    Raises:
+        TypeError: ``x`` is not a real number (``bool``, ``str``, ``None``, complex and
+            sequences are refused).
+    """
+    if type(x) is float:
+        return x
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(
+            f"a Value holds a real number (int, float or a numpy scalar), "
+            f"got {type(x).__name__}: {x!r}"[:200])
+    try:
+        return float(x)
+    except OverflowError:
+        return inf if operator.gt(x, 0) else -inf
 
 
 def div(a: float, b: float) -> float:
@@ -109,6 +130,11 @@ def sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+def sum_of(*xs: float) -> float:
+    """``0.0 + x₁ + … + xₙ``, added left to right (Python's ``sum`` of floats)."""
+    return sum(xs, 0.0)
+
+
 def relu(x: float) -> float:
     """``max(x, 0)``; ``relu(nan)`` is ``nan`` as in PyTorch."""
     return 0.0 if x <= 0.0 else x
@@ -141,18 +167,5 @@ def minimum(a: float, b: float) -> float:
 
 def where(condition: bool, if_true: float, if_false: float) -> float:
     """``if_true`` where ``condition`` holds, else ``if_false`` (both already evaluated, as
-    ``numpy.where``): the one branch used by the op table's derivative expressions."""
+    ``numpy.where``): the float side of :func:`engine.ops.where`."""
     return if_true if condition else if_false
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "div": div, "pow": power, "exp": exp, "log": log, "log1p": log1p, "sqrt": sqrt,
-    "tanh": math.tanh, "sigmoid": sigmoid, "relu": relu, "abs": abs, "sin": sin, "cos": cos,
-    "maximum": maximum, "minimum": minimum, "sum": sum,
-    "step": step, "sign": sign, "where": where,
-    "eq": lambda a, b: a == b, "lt": lambda a, b: a < b, "ge": lambda a, b: a >= b,
-    "isnan": lambda a: a != a,
-}
-"""Every function the op table's expressions call, by the name they use (see
-:class:`engine.value.Op`): the op table's forward expressions and local derivatives are
-evaluated with these on floats. :mod:`engine.numpy_ops` has the same names on numpy arrays."""

@@ -24,8 +24,8 @@ The commands that take an expression (``valuegrad check``, ``valuegrad draw``) s
     ``log1p``, ``sqrt``, ``tanh``, ``sigmoid``, ``relu``, ``abs``, ``sin``, ``cos``, and any
     op added to the table later), with one argument. ``neg`` has no method: write ``-x``;
   - every other op that the ``engine`` package exports as a function under the op's name
-    (``maximum`` and ``minimum`` with 2 arguments, ``sum`` with 1 or more). The binary
-    arithmetic ops (``add``, ``mul``, ...) are not exported: they are spelled ``+``, ``*``, ...;
+    (``maximum`` and ``minimum`` with 2 arguments, ``sum`` with 1 or more), but for the
+    binary arithmetic ops (``add``, ``mul``, ...): they are spelled ``+``, ``*``, ...;
   - the aliases in :data:`FUNCTION_ALIASES`: ``max`` for ``maximum``, ``min`` for
     ``minimum`` (``sum`` is the op's own name, so it needs none).
 
@@ -57,7 +57,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.value import OPS, Op, Value
+from engine.ops import OPS, Op
+from engine.value import Value
 
 MAX_LENGTH = 2000
 """The longest expression accepted, in characters."""
@@ -195,7 +196,7 @@ def _functions() -> dict[str, _Function]:
         if op.arity == 1:
             if callable(getattr(Value, op.name, None)):
                 table[op.name] = _Function(op, 1, 1, _unary_method(op.name))
-        elif callable(getattr(engine, op.name, None)):
+        elif callable(getattr(engine, op.name, None)) and op.name not in _BINARY_OPS.values():
             table[op.name] = _Function(op, max(op.arity, 1), op.arity or None, _op_call(op))
     for alias, target in FUNCTION_ALIASES.items():
         if target in table:

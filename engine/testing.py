@@ -32,7 +32,8 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from engine.value import OPS, Value, topological_order
+from engine.ops import OPS
+from engine.value import Value, topological_order
 
 # ---------------------------------------------------------------------------------------------
 # Settings profiles: HYPOTHESIS_PROFILE=dev | ci | long (tests/conftest.py loads the one named)
