@@ -14,6 +14,7 @@ own. The ``Value`` node and the backward pass are in :mod:`engine.value`.
 """
 
 from engine import pickling  # noqa: F401  (registers how Values pickle and copy)
+from engine.grad_mode import TracingError, is_grad_enabled, no_grad
 from engine.gradcheck import GradcheckReport, gradcheck
 from engine.ops import (  # noqa: F401  (abs, pow, sum: engine.abs, like torch.abs; not in __all__, so "import *" keeps the builtins)
     OPS,
@@ -40,10 +41,10 @@ from engine.ops import (  # noqa: F401  (abs, pow, sum: engine.abs, like torch.a
     sub,
     tanh,
 )
+from engine.ops import sum_values as sum  # noqa: F401  (engine.sum(values) or engine.sum(a, b, ...))
 from engine.program import GuardFailed, Program
 from engine.tracing import trace, traced
-from engine.value import TracingError, Value, hessian_of, is_grad_enabled, no_grad, topological_order
-from engine.value import sum_values as sum  # noqa: F401  (engine.sum(values) or engine.sum(a, b, ...))
+from engine.value import Value, hessian_of, topological_order
 
 __all__ = [
     "GradcheckReport",

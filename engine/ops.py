@@ -271,6 +271,20 @@ for _name, (_formula, _derivative_formula, _reference) in _TEXT_AND_REFERENCE.it
         _formula, _derivative_formula, _reference
 
 
+def sum_values(values: Any) -> Any:
+    """``engine.sum(values)``: ``values[0] + … + values[n-1]`` as one ``sum`` node with ``n``
+    parents, so that ``w·x + b`` is one node over the products rather than a chain of adds
+    (a float, if every value is a plain number).
+
+    Raises:
+        ValueError: ``values`` is empty. TypeError: something in it is not a number or Value.
+    """
+    operands = tuple(values)
+    if not operands:
+        raise ValueError("sum needs at least one value, got none")
+    return sum(*operands)
+
+
 # --------------------------------------------------------------------------------------------
 # Finding ops, and defining your own
 # --------------------------------------------------------------------------------------------

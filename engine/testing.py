@@ -32,6 +32,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from engine.blame import at_kink
 from engine.ops import OPS
 from engine.value import Value, topological_order
 
@@ -369,7 +370,5 @@ def points(expr: Expr, low: float = -2.0, high: float = 2.0) -> st.SearchStrateg
 def near_kink(node: Value, distance: float = 1e-3) -> bool:
     """True when ``node``'s op is not differentiable within ``distance`` (relative) of its
     operands: relu or abs near 0, maximum or minimum near a tie (see
-    :func:`engine.gradcheck.at_kink`, found numerically from the op's forward function)."""
-    from engine.gradcheck import at_kink
-
+    :func:`engine.blame.at_kink`, found numerically from the op's forward function)."""
     return at_kink(node, distance)

@@ -66,8 +66,9 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from engine.grad_mode import TracingError, recording
 from engine.program import Guard, GuardFailed, Instruction, Program
-from engine.value import TracingError, Value, recording, topological_order
+from engine.value import Value, topological_order
 
 
 def _printable(name: str) -> str:

@@ -1,9 +1,7 @@
-"""The ``Value`` node and the backward pass.
+"""The ``Value`` node, then the backward pass: the chain rule in reverse topological order.
 
-Read it top to bottom: ``Value``, a scalar node that remembers the op that made it and its
-parents; then the backward pass, the chain rule in reverse topological order. Each op's
-forward and local derivatives are rows of the op table in :mod:`engine.ops` (``a * b`` is the
-row ``mul``: its derivatives are ``(b, a)``).
+Each op's forward and local derivatives are a row of the op table, :mod:`engine.ops`: ``a * b``
+is the row ``mul``, whose local derivatives are ``(b, a)``.
 
 Reference: reverse-mode automatic differentiation as in Griewank and Walther, *Evaluating
 Derivatives* (2nd ed., SIAM 2008), ch. 3; the design follows Karpathy's micrograd.
@@ -11,71 +9,42 @@ Derivatives* (2nd ed., SIAM 2008), ch. 3; the design follows Karpathy's microgra
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
+from engine import ops
+from engine.grad_mode import TracingError, compared, state
 from engine.operators import to_float
-from engine.ops import (
-    Op,
-    OpError,
-    add,
-    cos,
-    div,
-    exp,
-    log,
-    log1p,
-    mul,
-    neg,
-    relu,
-    sigmoid,
-    sin,
-    sqrt,
-    sub,
-    tanh,
-)
-from engine.ops import abs as abs_op
-from engine.ops import pow as pow_op
-from engine.ops import sum as sum_op
+from engine.ops import Op, OpError
 
 Operand = Any  # a Value or a plain number
 
 
 class Value:
-    """A scalar node of the computation graph.
-
-    ``Value(data, label=None)`` makes a **leaf**: a number the graph starts from (an input,
-    a weight, a bias). An op applied to Values makes an interior node that remembers the op
-    and its parents, so that :meth:`backward` can apply the chain rule.
+    """A scalar node of the computation graph. ``Value(data, label=None)`` makes a **leaf** (an
+    input, a weight); an op applied to Values makes a node that remembers the op and its parents.
 
     Args:
-        data: the number, stored as a Python ``float`` (``int``, ``float`` and numpy scalars
-            are accepted).
-        label: an optional name shown by ``repr`` and drawings (``"w0"``).
+        data: the number (``int``, ``float`` or a numpy scalar), kept as a ``float``.
+        label: an optional name for ``repr`` and drawings (``"w0"``).
 
     Attributes:
-        data (float): the value computed in the forward pass.
-        grad (float, or Value after ``backward(create_graph=True)``): ∂root/∂self after a
-            backward pass; ``0.0`` before one.
-        label (str | None): the name given by the user or a module.
-        op (Op | None): the op that made this node; ``None`` for a leaf.
-        parents (tuple[Value, ...]): the op's operands in order (``a * a`` has ``a`` twice).
+        data (float): the forward value. grad (float; a Value after ``create_graph``):
+            ∂root/∂self after ``root.backward()``, else 0.0. label (str | None): its name.
+        op (Op | None): the op that made it (None for a leaf). parents: the op's operands.
 
     Raises:
         TypeError: ``data`` is not a real number, or ``label`` is not a string or ``None``.
 
-    Equality and hashing are by identity, so Values work in sets and dicts; ``<``, ``<=``,
-    ``>``, ``>=`` compare ``data``.
+    Equality and hashing are by identity (Values work in sets); ``<``, ``<=``, ``>``, ``>=``
+    compare ``data``.
     """
 
-    # The operands are kept in two slots, not a tuple (which would cost 56 more bytes per node):
-    # ``_a`` and ``_b`` for a unary (``_b`` None) or binary op; for ``sum``, ``_a`` is the tuple.
+    # The operands: ``_a`` and ``_b`` (None for a unary op), or for ``sum`` the tuple in ``_a``;
+    # two slots rather than one tuple, which would cost 56 more bytes per node.
     __slots__ = ("data", "grad", "label", "op", "_a", "_b")
 
-    data: float
     grad: Any
-    label: str | None
     op: Op | None
     _a: Any
     _b: Value | None
@@ -89,8 +58,8 @@ class Value:
         self.op = None
         self._a = None
         self._b = None
-        if _recorder is not None:  # made while engine.trace runs a function: a constant of its program
-            _recorder.constants.add(self)
+        if state.recorder is not None:  # made while engine.trace runs a function: a constant of its program
+            state.recorder.constants.add(self)
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -111,102 +80,95 @@ class Value:
         label = f", label={self.label!r}" if self.label is not None else ""
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
 
-    # Arithmetic: each operator applies a row of the op table (engine.ops).
-    def __add__(self, other: Operand) -> Value: return _binary(add, self, other)
-    def __radd__(self, other: Operand) -> Value: return _binary(add, other, self)
-    def __sub__(self, other: Operand) -> Value: return _binary(sub, self, other)
-    def __rsub__(self, other: Operand) -> Value: return _binary(sub, other, self)
-    def __mul__(self, other: Operand) -> Value: return _binary(mul, self, other)
-    def __rmul__(self, other: Operand) -> Value: return _binary(mul, other, self)
-    def __truediv__(self, other: Operand) -> Value: return _binary(div, self, other)
-    def __rtruediv__(self, other: Operand) -> Value: return _binary(div, other, self)
-    def __pow__(self, other: Operand) -> Value: return _binary(pow_op, self, other)
-    def __rpow__(self, other: Operand) -> Value: return _binary(pow_op, other, self)
-    def __neg__(self) -> Value: return _unary(neg, self)
-    def __abs__(self) -> Value: return _unary(abs_op, self)
+    # Arithmetic: each operator applies a row of the op table (engine/ops.py: ops.mul for a * b).
+    def __add__(self, other: Operand) -> Value: return _binary(ops.add, self, other)
+    def __radd__(self, other: Operand) -> Value: return _binary(ops.add, other, self)
+    def __sub__(self, other: Operand) -> Value: return _binary(ops.sub, self, other)
+    def __rsub__(self, other: Operand) -> Value: return _binary(ops.sub, other, self)
+    def __mul__(self, other: Operand) -> Value: return _binary(ops.mul, self, other)
+    def __rmul__(self, other: Operand) -> Value: return _binary(ops.mul, other, self)
+    def __truediv__(self, other: Operand) -> Value: return _binary(ops.div, self, other)
+    def __rtruediv__(self, other: Operand) -> Value: return _binary(ops.div, other, self)
+    def __pow__(self, other: Operand) -> Value: return _binary(ops.pow, self, other)
+    def __rpow__(self, other: Operand) -> Value: return _binary(ops.pow, other, self)
+    def __neg__(self) -> Value: return _unary(ops.neg, self)
 
-    def abs(self) -> Value:
+    def __abs__(self) -> Value:
         """``|self|``; the derivative at 0 is 0 (as PyTorch)."""
-        return _unary(abs_op, self)
+        return _unary(ops.abs, self)
+
+    abs = __abs__
 
     def exp(self) -> Value:
         """``e ** self``."""
-        return _unary(exp, self)
+        return _unary(ops.exp, self)
 
     def log(self) -> Value:
         """Natural logarithm; ``-inf`` at 0, ``nan`` below."""
-        return _unary(log, self)
+        return _unary(ops.log, self)
 
     def log1p(self) -> Value:
         """``log(1 + self)``, accurate when ``self`` is tiny (as ``torch.log1p``)."""
-        return _unary(log1p, self)
+        return _unary(ops.log1p, self)
 
     def sqrt(self) -> Value:
         """Square root; ``nan`` below 0."""
-        return _unary(sqrt, self)
+        return _unary(ops.sqrt, self)
 
     def tanh(self) -> Value:
         """Hyperbolic tangent."""
-        return _unary(tanh, self)
+        return _unary(ops.tanh, self)
 
     def sigmoid(self) -> Value:
         """Logistic sigmoid ``1 / (1 + e**-self)``."""
-        return _unary(sigmoid, self)
+        return _unary(ops.sigmoid, self)
 
     def relu(self) -> Value:
         """``max(self, 0)``; the derivative at 0 is 0 (as PyTorch)."""
-        return _unary(relu, self)
+        return _unary(ops.relu, self)
 
     def sin(self) -> Value:
         """Sine (radians)."""
-        return _unary(sin, self)
+        return _unary(ops.sin, self)
 
     def cos(self) -> Value:
         """Cosine (radians)."""
-        return _unary(cos, self)
+        return _unary(ops.cos, self)
 
     # Comparisons look at data and return bool, so sorted(), max() and min() work on Values.
     # While engine.trace runs a function, each is also recorded as a guard of its program.
-    def __lt__(self, other: Operand) -> bool: return _compared("<", self, other, self.data < _data(other))
-    def __le__(self, other: Operand) -> bool: return _compared("<=", self, other, self.data <= _data(other))
-    def __gt__(self, other: Operand) -> bool: return _compared(">", self, other, self.data > _data(other))
-    def __ge__(self, other: Operand) -> bool: return _compared(">=", self, other, self.data >= _data(other))
+    def __lt__(self, other: Operand) -> bool: return compared("<", self, other, self.data < _data(other))
+    def __le__(self, other: Operand) -> bool: return compared("<=", self, other, self.data <= _data(other))
+    def __gt__(self, other: Operand) -> bool: return compared(">", self, other, self.data > _data(other))
+    def __ge__(self, other: Operand) -> bool: return compared(">=", self, other, self.data >= _data(other))
 
     def __bool__(self) -> bool:
         """``data != 0``, as ``bool(torch.tensor(x))``; ``if value:`` branches on the number."""
-        return _compared("!=", self, 0.0, self.data != 0.0)
+        return compared("!=", self, 0.0, self.data != 0.0)
 
     __hash__ = object.__hash__  # identity, stated because the class defines comparisons
-    # numpy: let Value's own operators refuse ``array * value`` rather than numpy building an
-    # object array of Values.
-    __array_ufunc__ = None
+    __array_ufunc__ = None  # numpy: ``array * value`` is refused by Value, not made an array of Values
 
     def __float__(self) -> float:
-        if _recorder is not None:
-            raise TracingError("float() of a traced Value would bake its number into the program (and "
-                               "math.* functions call float()); use the Value's own ops (x.exp(), ...)")
-        if _derivative_of is not None:
-            raise OpError(f"op {_derivative_of}: its derivative called float() on a Value (math.* "
-                          f"functions do) under backward(create_graph=True), which must record it; write "
-                          f"it with engine's functions (engine.cos, engine.exp, ...) instead of math's")
+        if state.recorder is not None:
+            raise TracingError("float() of a traced Value would bake its number into the program (math.* "
+                               "calls float()); use the Value's own ops (x.exp(), ...)")
+        if state.derivative_of is not None:
+            raise OpError(f"op {state.derivative_of}: its derivative calls float() on a Value (math.* does) "
+                          f"under backward(create_graph=True); write it with engine.cos, engine.exp, ...")
         return self.data
 
     def detach(self) -> Value:
-        """A new leaf with the same data and label, cut off from the graph, as
-        ``torch.Tensor.detach``.
-
-        Raises:
-            TracingError: inside a function being traced (the number would be baked in).
-        """
-        if _recorder is not None:
+        """A new leaf with the same data and label, cut off from the graph (``torch.Tensor.detach``).
+        Raises ``TracingError`` inside a traced function (the number would be baked in)."""
+        if state.recorder is not None:
             raise TracingError("detach() inside a traced function: the detached number would be baked "
                                "into the program, wrong for other inputs; trace without it")
         return Value(self.data, self.label)
 
     @staticmethod
     def _apply_op(fn: Any, operands: tuple[Any, ...]) -> Any:
-        """How an op of the table (``fn``) applies to operands of which one is a Value: record
-        a node. A helper of the derivatives (a comparison) reads the numbers instead."""
+        """An op called on a Value records a node; a helper (a comparison) reads the numbers."""
         if not isinstance(fn, Op):
             return fn.on_floats(*[_data(x) for x in operands])
         parents = tuple([x if isinstance(x, Value) else Value(x) for x in operands])
@@ -214,18 +176,14 @@ class Value:
         return _node(fn, data, parents) if fn.arity == 0 else _node(fn, data, *parents)
 
     def backward(self, gradient: Operand = 1.0, create_graph: bool = False) -> None:
-        """Compute ∂self/∂node for every node of the graph below ``self``, into ``node.grad``.
-
-        The chain rule in reverse topological order: starting from ``self.grad = gradient``,
-        each node adds ``upstream gradient × local derivative`` into each parent's ``.grad``.
+        """Compute ∂self/∂node for every node of the graph below ``self``, into ``node.grad``:
+        the chain rule in reverse topological order (see :func:`_backward_plain`).
 
         Args:
             gradient: ∂L/∂self, the upstream gradient to start from (1.0 for a loss).
-            create_graph: record the gradient computation itself, so every ``.grad`` is a
-                Value that can be differentiated again (second derivatives).
+            create_graph: record the gradients' computation: each ``.grad`` a Value, to differentiate.
 
-        Leaves' gradients accumulate across calls (as in PyTorch: zero them between steps);
-        interior nodes' are recomputed on each call.
+        Leaves' gradients accumulate across calls (as in PyTorch); interior nodes' are recomputed.
 
         Raises:
             TypeError: ``gradient`` is not a number or a Value.
@@ -247,25 +205,23 @@ class Value:
             leaf.grad = grad + leaf.grad  # second call gives exactly twice the first
 
 
-def _data(x: Operand) -> float:
-    """The number behind an operand: ``x.data`` for a Value, ``x`` for a plain number."""
+def _data(x: Operand) -> float:  # the number behind an operand
     return x.data if isinstance(x, Value) else x
 
 
 def _node(op: Op, data: float, a: Any, b: Value | None = None) -> Value:
-    """The node ``op(a, b)`` (``op(a)``; ``op(*a)`` for a tuple ``a``) whose value is ``data``.
-    Under :class:`no_grad` it is a leaf. (Speed: built with ``object.__new__`` and plain
-    stores, twice as fast as ``Value(data)``.)"""
+    """The node ``op(a, b)`` (``op(*a)`` for a tuple ``a``) holding ``data``; a leaf under ``no_grad``.
+    (Speed: ``object.__new__`` and plain stores are twice as fast as ``Value(data)``.)"""
     out = _new_value(Value)
     out.data = data
     out.grad = 0.0
     out.label = None
-    if _grad_enabled:
+    if state.grad_enabled:
         out.op, out._a, out._b = op, a, b
+    elif state.recorder is not None:
+        raise TracingError("no_grad() inside a traced function: its results would be numbers baked "
+                           "into the program, wrong for other inputs; trace without it")
     else:
-        if _recorder is not None:
-            raise TracingError("no_grad() inside a traced function: its results would be numbers baked "
-                               "into the program, wrong for other inputs; trace without it")
         out.op, out._a, out._b = None, None, None
     return out
 
@@ -285,31 +241,14 @@ def _binary(op: Op, a: Operand, b: Operand) -> Value:
     return _node(op, op.forward(a.data, b.data), a, b)
 
 
-def sum_values(values: Iterable[Operand]) -> Value:
-    """``values[0] + … + values[n-1]`` as one ``sum`` node with ``n`` parents, so that
-    ``w·x + b`` is one node over the products rather than a chain of adds (a float, if
-    every value is a plain number).
-
-    Raises:
-        ValueError: ``values`` is empty.
-    """
-    operands = tuple(values)
-    if not operands:
-        raise ValueError("sum needs at least one value, got none")
-    return sum_op(*operands)
-
-
 # --------------------------------------------------------------------------------------------
 # The backward pass: topological order, then each node's local step of the chain rule
 # --------------------------------------------------------------------------------------------
 
 
 def topological_order(root: Value) -> list[Value]:
-    """Every node that ``root`` depends on, each once, parents before children (``root`` last).
-
-    Depth-first search with an explicit stack instead of recursion, so that a chain of a
-    million nodes works; parents are visited in operand order.
-    """
+    """Every node ``root`` depends on, once each, parents before children (``root`` last): a
+    depth-first search with a stack, not recursion, so that a chain of a million nodes works."""
     order: list[Value] = []
     visited = {root}
     stack: list[tuple[Value, Iterator[Value]]] = [(root, iter(root.parents))]
@@ -332,10 +271,9 @@ def node_names(root: Value) -> dict[Value, str]:
 
 
 def chain_rule_steps(order: list[Value]) -> Iterator[tuple[Value, tuple[Value, ...], tuple[Any, ...]]]:
-    """The backward walk: ``(node, parents, local derivatives)`` for each interior node, in
-    reverse topological order, so that a node comes after every node that uses it. The local
-    derivatives are the op table's, on the numbers. Every walk of the chain rule reads this:
-    the backward pass below, the steps a stepper shows, gradient checking's bounds."""
+    """The backward walk: ``(node, parents, local derivatives)`` for each interior node in reverse
+    topological order (after every node that uses it), the derivatives the op table's on the
+    numbers. Every walk of the chain rule reads it: backward, the stepper, gradcheck's bounds."""
     for node in reversed(order):
         op = node.op
         if op is not None:
@@ -378,29 +316,24 @@ def _backward_floats(order: list[Value], root: Value, gradient: float) -> None:
 def _backward_recorded(order: list[Value], root: Value, gradient: Operand) -> None:
     """The chain rule on Values (``create_graph=True``): the same loop, with the derivatives
     called on the nodes themselves, so every gradient is a node of a new graph."""
-    global _derivative_of
     root.grad = gradient if isinstance(gradient, Value) else Value(gradient)
     for node in reversed(order):
         op = node.op
         if op is None:
             continue
-        _derivative_of = None if op.builtin else op.name  # (float() of a Value then says which op)
+        state.derivative_of = None if op.builtin else op.name  # (float() of a Value then says which op)
         try:
             local = op.derivative(*node.parents, node)
         finally:
-            _derivative_of = None
+            state.derivative_of = None
         for parent, d in zip(node.parents, local):
             parent.grad = parent.grad + node.grad * d
 
 
 def hessian_of(root: Value, leaves: list[Value]) -> list[list[float]]:
     """The second derivatives ``H[i][j] = ∂²root/∂leafᵢ∂leafⱼ``: ``backward(create_graph=True)``
-    records each gradient as a graph, and a backward pass through gradient ``i`` gives row
-    ``i``. The leaves' ``.grad`` are left at 0.0.
-
-    Raises:
-        TypeError: ``root`` is not a Value.
-    """
+    records each gradient as a graph; a backward pass through gradient ``i`` gives row ``i``.
+    The leaves' ``.grad`` end at 0.0. Raises ``TypeError`` if ``root`` is not a Value."""
     if not isinstance(root, Value):
         raise TypeError(f"hessian_of needs a Value, got {type(root).__name__}")
     root.backward(create_graph=True)
@@ -415,66 +348,3 @@ def hessian_of(root: Value, leaves: list[Value]) -> list[list[float]]:
     for leaf in leaves:
         leaf.grad = 0.0
     return rows
-
-
-# --------------------------------------------------------------------------------------------
-# Recording on and off, and the one hook tracing uses
-# --------------------------------------------------------------------------------------------
-
-_grad_enabled = True
-_recorder: Any = None  # while engine.trace runs a function: what it records beyond the graph
-_derivative_of: str | None = None  # the defined op whose derivative is being recorded
-
-
-class TracingError(RuntimeError):
-    """Something a traced function did cannot be captured in a program (see :mod:`engine.tracing`)."""
-
-
-@contextlib.contextmanager
-def recording(recorder: Any) -> Iterator[None]:
-    """Recording on, with ``recorder`` told of what the graph alone does not show: each leaf
-    made (``recorder.constants.add(value)``) and each comparison (``recorder.comparisons``,
-    ``(relation, a, b, outcome)``). The one hook :func:`engine.trace` uses."""
-    global _recorder, _grad_enabled
-    saved = _recorder, _grad_enabled
-    _recorder, _grad_enabled = recorder, True
-    try:
-        yield
-    finally:
-        _recorder, _grad_enabled = saved
-
-
-def _compared(relation: str, a: Value, b: Operand, result: bool) -> bool:
-    if _recorder is not None:
-        _recorder.comparisons.append((relation, a, b, result))
-    return result
-
-
-class no_grad:
-    """Context manager (and decorator) inside which ops record nothing: results are leaves.
-
-    Use it for optimizer steps and evaluation, as ``torch.no_grad``. Not thread-local: it
-    switches recording off for the whole interpreter while active.
-    """
-
-    def __enter__(self) -> None:
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
-
-    def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous
-
-    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-def is_grad_enabled() -> bool:
-    """True unless inside :class:`no_grad`."""
-    return _grad_enabled

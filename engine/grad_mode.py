@@ -1,0 +1,86 @@
+"""Whether ops record the graph (:class:`no_grad`), and the one hook tracing uses (:func:`recording`).
+
+The state is one object, :data:`state`, read by :mod:`engine.value` whenever it makes a node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+class _State:
+    """What :mod:`engine.value` consults when it makes a node.
+
+    Attributes:
+        grad_enabled (bool): ops record nodes (False inside :class:`no_grad`).
+        recorder: while :func:`engine.trace` runs a function, what it records beyond the graph.
+        derivative_of (str | None): the name of an op of yours whose derivative is being
+            recorded (``backward(create_graph=True)``), so that ``float()`` can name it.
+    """
+
+    __slots__ = ("grad_enabled", "recorder", "derivative_of")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.recorder: Any = None
+        self.derivative_of: str | None = None
+
+
+state = _State()
+
+
+class TracingError(RuntimeError):
+    """Something a traced function did cannot be captured in a program (see :mod:`engine.tracing`)."""
+
+
+@contextlib.contextmanager
+def recording(recorder: Any) -> Iterator[None]:
+    """Recording on, with ``recorder`` told of what the graph alone does not show: each leaf
+    made (``recorder.constants.add(value)``) and each comparison on a Value
+    (``recorder.comparisons.append((relation, a, b, outcome))``). The one hook
+    :func:`engine.trace` uses."""
+    saved = state.recorder, state.grad_enabled
+    state.recorder, state.grad_enabled = recorder, True
+    try:
+        yield
+    finally:
+        state.recorder, state.grad_enabled = saved
+
+
+def compared(relation: str, a: Any, b: Any, outcome: bool) -> bool:
+    """Return ``outcome`` of the comparison ``a relation b`` on a Value, told to the recorder
+    when tracing (the program's path depends on it)."""
+    if state.recorder is not None:
+        state.recorder.comparisons.append((relation, a, b, outcome))
+    return outcome
+
+
+class no_grad:
+    """Context manager (and decorator) inside which ops record nothing: results are leaves.
+
+    Use it for optimizer steps and evaluation, as ``torch.no_grad``. Not thread-local: it
+    switches recording off for the whole interpreter while active.
+    """
+
+    def __enter__(self) -> None:
+        self._previous = state.grad_enabled
+        state.grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        state.grad_enabled = self._previous
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside :class:`no_grad`."""
+    return state.grad_enabled
