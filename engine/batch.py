@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import replay
 from engine.codegen import (
     RELATIONS,
     ChainRule,
@@ -410,26 +411,8 @@ def run_batch(program: Any, X: Any, params: Any, seeds: Any, input_grads: bool,
     """Run ``program`` over the rows of ``X`` (see :meth:`engine.program.Program.batch`);
     ``fail(index, lhs, rhs, sample)`` raises for a failed guard."""
     np = numpy_ops_required()
-    X = _real_array(np, X, "X")
-    n_in = len(program.inputs)
-    if X.ndim == 1 and n_in == 1:
-        X = X[:, None]
-    if X.ndim != 2 or X.shape[1] != n_in:
-        raise ValueError(f"program {program.name!r} takes {n_in} inputs per sample: X must have shape "
-                         f"(N, {n_in}), got {X.shape}")
+    X, theta, seeded = replay.batch_arguments(np, program, X, params, seeds)
     N = X.shape[0]
-    if N == 0:
-        raise ValueError("the batch is empty: X has no rows")
-    theta = _real_array(np, program.param_values() if params is None else params, "params").reshape(-1)
-    if theta.shape != (len(program.params),):
-        raise ValueError(f"program {program.name!r} has {len(program.params)} parameters, got {theta.size}")
-    # A list of numbers, None and arrays is one seed per output; a list of lists is read as an
-    # (N, outputs) array, one row per sample, as X is.
-    listed = isinstance(seeds, (list, tuple)) and not any(isinstance(s, (list, tuple)) for s in seeds)
-    if listed and len(seeds) != len(program.outputs):
-        raise ValueError(f"{len(seeds)} seeds for the {len(program.outputs)} outputs of program "
-                         f"{program.name!r}: give one per output (a number, an (N,) array, or None)")
-    seeded = tuple(not (listed and seeds[k] is None) for k in range(len(program.outputs)))
     cache = _LOWERED.setdefault(program, {})
     lowering = cache.get((input_grads, seeded))
     if lowering is None:
@@ -441,44 +424,7 @@ def run_batch(program: Any, X: Any, params: Any, seeds: Any, input_grads: bool,
         cache[(input_grads, seeded)] = lowering
     with np.errstate(all="ignore"):
         outputs, gin, gparams = lowering.run(
-            X, theta, _batch_seeds(np, program, lowering, seeds, N), N)
+            X, theta, replay.batch_seeds(np, program, lowering.varying, seeds, N), N)
         out = np.stack([np.broadcast_to(np.asarray(o, dtype=float), (N,)) for o in outputs], axis=1) \
             if outputs else np.zeros((N, 0))
     return BatchReplay(out, gin, gparams)
-
-
-def _real_array(np: Any, values: Any, what: str) -> Any:
-    """``values`` as a float array; ``ValueError`` for anything but real numbers (bool,
-    complex, strings and ragged lists are refused, as replay on floats refuses them)."""
-    try:
-        array = np.asarray(values)
-    except ValueError as error:  # ragged nested lists
-        raise ValueError(f"{what} must be a rectangular array of numbers: {error}") from None
-    if array.dtype.kind not in "iuf":
-        raise ValueError(f"{what} must hold real numbers (int or float), got {array.dtype} values")
-    return array.astype(float)
-
-
-def _batch_seeds(np: Any, program: Any, lowering: Lowering, seeds: Any, N: int) -> list[Any]:
-    """Per output: an ``(N,)`` array for a varying output, the batch's sum for a uniform one
-    (``None`` for an output given no seed)."""
-    n_out = len(program.outputs)
-    if isinstance(seeds, (list, tuple)) and not any(isinstance(s, (list, tuple)) for s in seeds):
-        # one seed (a number or an (N,) array) per output, or None
-        columns = []
-        for k, x in enumerate(seeds):
-            column = _real_array(np, 0.0 if x is None else x, f"seed {k}")
-            if column.shape not in ((), (N,)):
-                raise ValueError(f"seed {k} must be a number or an (N,) array for N = {N}, got shape "
-                                 f"{column.shape}")
-            columns.append(np.broadcast_to(column, (N,)))
-        s = np.stack(columns, axis=1) if columns else np.zeros((N, 0))
-    else:
-        s = np.ones((N, n_out)) if seeds is None else _real_array(np, seeds, "seeds")
-    if s.ndim == 0 or s.shape == (N,):
-        s = np.broadcast_to(s.reshape(-1, 1) if s.ndim else s, (N, n_out))
-    if s.shape != (N, n_out):
-        raise ValueError(f"seeds must be a number, an (N,) or an (N, {n_out}) array for N = {N}, got "
-                         f"shape {s.shape}")
-    return [np.ascontiguousarray(s[:, k]) if lowering.varying[slot] else float(s[:, k].sum())
-            for k, slot in enumerate(program.outputs)]

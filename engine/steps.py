@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from engine.value import Value, node_names, topological_order
+from engine.value import Value, chain_rule_steps, node_names, topological_order
 
 
 @dataclass
@@ -88,15 +88,9 @@ def backward_steps(root: Value, gradient: float = 1.0) -> Iterator[BackwardStep]
     grads[root] = float(gradient)
     yield BackwardStep(0, root, names[root], grads[root], grads=dict(grads),
                        caption=f"start: ∂L/∂{names[root]} = {_g(grads[root])}")
-    step = 0
-    for node in reversed(order):
-        op = node.op
-        if op is None:
-            continue
-        step += 1
+    for step, (node, parents, derivatives) in enumerate(chain_rule_steps(order), start=1):
         upstream = grads[node]
-        parents = node.parents
-        local = tuple(float(d) for d in op.derivative(*[p.data for p in parents], node.data))
+        local = tuple(float(d) for d in derivatives)
         contributions = []
         texts = []
         for parent, d in zip(parents, local):

@@ -19,7 +19,7 @@ out failures afterwards, so hypothesis can shrink a failure to a small expressio
 
 Random MLPs are in :mod:`nn.testing` (``nn`` depends on ``engine``, never the reverse).
 
-Reference: the Hypothesis documentation (``st.composite``, ``st.recursive``, settings profiles).
+Reference: the Hypothesis documentation (``st.composite``, ``st.recursive``).
 """
 
 from __future__ import annotations
@@ -29,22 +29,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from engine.blame import at_kink
 from engine.ops import OPS
 from engine.value import Value, topological_order
-
-# ---------------------------------------------------------------------------------------------
-# Settings profiles: HYPOTHESIS_PROFILE=dev | ci | long (tests/conftest.py loads the one named)
-# ---------------------------------------------------------------------------------------------
-
-settings.register_profile("dev", max_examples=100, deadline=None)
-settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True, database=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=10_000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
 
 # How an op is written in an expression: infix operators; everything else is ``name(args)``.
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}

@@ -36,6 +36,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.errors import NoSuchExample  # noqa: E402
 
 import engine.value as engine_value  # noqa: E402
+from engine.value import chain_rule_steps  # noqa: E402
 from engine import OPS, Value, gradcheck  # noqa: E402
 from engine.testing import expressions, graphs, points  # noqa: E402
 
@@ -83,14 +84,10 @@ def planted(op_name: str, fault: str) -> Iterator[None]:
     original_backward = engine_value._backward_floats
 
     def faulty_backward(order: list[Value], root: Value, gradient: float) -> None:
-        # The chain rule as in engine.value, with this op's contributions made wrong.
+        # The chain rule as engine.value's _backward_plain, with this op's contributions made wrong.
         root.grad = gradient
-        for node in reversed(order):
-            if node.op is None:
-                continue
+        for node, parents, local in chain_rule_steps(order):
             upstream = node.grad
-            parents = node.parents
-            local = node.op.derivative(*[p.data for p in parents], node.data)
             for parent, d in zip(parents, local):
                 if node.op is not op:
                     parent.grad += upstream * d
