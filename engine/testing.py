@@ -10,7 +10,8 @@ Needs ``hypothesis`` (valuegrad's test extra); the engine itself does not.
     ...     expr, x = case
     ...     gradcheck(expr.function, x, name=str(expr)).raise_if_failed()
 
-The op table drives everything: every op in ``engine.OPS`` can be drawn (a unary op prints as
+The op table drives everything: every op in ``engine.OPS``, and any op of yours named in
+``ops=`` (:func:`engine.define_op`), can be drawn (a unary op prints as
 ``name(x)``, others as ``name(a, b, ...)`` unless they have an infix form), and its domain (what
 its operands must be, e.g. ``log`` needs a positive one) comes from :data:`DOMAINS`, whose
 default is "any real number". Expressions are domain-safe by construction: a typed grammar
@@ -32,7 +33,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from engine.blame import at_kink
-from engine.ops import OPS
+from engine.ops import DEFINED_OPS, OPS, op_by_name
 from engine.value import Value, topological_order
 
 # How an op is written in an expression: infix operators; everything else is ``name(args)``.
@@ -79,7 +80,7 @@ class Expr:
             elif self.op is None:
                 memo[key] = self.const
             else:
-                memo[key] = OPS[self.op](*[a.build(variables, memo) for a in self.args])
+                memo[key] = op_by_name(self.op)(*[a.build(variables, memo) for a in self.args])
         return memo[key]
 
     def function(self, *variables: Value) -> Value:
@@ -201,7 +202,7 @@ def _draw(draw: Callable[[st.SearchStrategy[Any]], Any], kind: str, budget: int,
     choice = draw(st.sampled_from(("leaf", *ops)))
     if choice == "leaf":
         return draw(_draw("any", 1, n_vars, ops))
-    op = OPS[choice]
+    op = op_by_name(choice)
     if choice == "pow":
         return _draw_pow(draw, budget, n_vars, ops)
     arity = op.arity or draw(st.integers(2, 3))
@@ -265,7 +266,8 @@ def expressions(ops: Sequence[str] | None = None, n_vars: int = 2, max_leaves: i
     """Random expression trees over the op table, printable as Python (``tanh(x0 * x1) + ...``).
 
     Args:
-        ops: op names to draw from (default: every op in ``engine.OPS``).
+        ops: op names to draw from (default: every op in ``engine.OPS``); an op of yours
+            (:func:`engine.define_op`) is drawn only when named here.
         n_vars: how many variables ``x0 … x{n_vars-1}`` may appear.
         max_leaves: the most leaves (variables and constants) an expression has.
         domain_safe: operands of ``log``, ``sqrt``, ``/``, ``**`` are built positive or
@@ -275,9 +277,9 @@ def expressions(ops: Sequence[str] | None = None, n_vars: int = 2, max_leaves: i
         ValueError: an unknown op name, ``n_vars < 1`` or ``max_leaves < 1``.
     """
     names = tuple(OPS) if ops is None else tuple(ops)
-    unknown = sorted(set(names) - set(OPS))
+    unknown = sorted(set(names) - set(OPS) - set(DEFINED_OPS))
     if unknown:
-        raise ValueError(f"unknown ops {unknown}; the op table has {', '.join(OPS)}")
+        raise ValueError(f"unknown ops {unknown}; the ops are {', '.join([*OPS, *DEFINED_OPS])}")
     if n_vars < 1 or max_leaves < 1:
         raise ValueError("n_vars and max_leaves must be >= 1")
 
@@ -296,7 +298,7 @@ def _free(draw: Callable[..., Any], budget: int, n_vars: int, ops: tuple[str, ..
     if budget <= 1 or not ops:
         return draw(_draw("any", 1, n_vars, ops))
     choice = draw(st.sampled_from(ops))
-    arity = OPS[choice].arity or draw(st.integers(2, 3))
+    arity = op_by_name(choice).arity or draw(st.integers(2, 3))
     return Expr(choice, tuple(draw(_free(b, n_vars, ops)) for b in _split(draw, budget, arity)))
 
 
@@ -321,7 +323,7 @@ def graphs(draw: Callable[..., Any], ops: Sequence[str] | None = None, n_vars: i
         if choice == "pow":
             node = Expr("pow", (draw(st.sampled_from(pool)), Expr(const=2.0)))
         else:
-            arity = OPS[choice].arity or draw(st.integers(2, 3))
+            arity = op_by_name(choice).arity or draw(st.integers(2, 3))
             domain = DOMAINS.get(choice, ("any",) * arity)
             domain = domain if len(domain) == arity else (domain[0],) * arity
             operands = [draw(st.sampled_from(positive if d != "any" else pool)) for d in domain]

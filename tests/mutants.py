@@ -36,9 +36,9 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.errors import NoSuchExample  # noqa: E402
 
 import engine.value as engine_value  # noqa: E402
-from engine.value import chain_rule_steps  # noqa: E402
 from engine import OPS, Value, gradcheck  # noqa: E402
 from engine.testing import expressions, graphs, points  # noqa: E402
+from engine.value import chain_rule_steps  # noqa: E402
 
 FAULTS = ("scaled", "sign", "upstream", "assign")
 

@@ -21,10 +21,23 @@ def test_docstring_examples() -> None:
         assert result.attempted >= 1 and result.failed == 0, module.__name__
 
 
+def test_readme_excerpts_are_the_code_as_it_is() -> None:
+    text = (ROOT / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    excerpts = [b for b in blocks if b.startswith("# engine/")]
+    assert excerpts
+    for block in excerpts:
+        path, *lines = block.splitlines()
+        source = (ROOT / path.removeprefix("# ")).read_text()
+        for line in lines:
+            assert line in source, f"README quotes {path} as {line!r}, which it no longer has"
+
+
 def test_readme_scripts_run(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     text = (ROOT / "README.md").read_text()
     blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
-    scripts = [b for b in blocks if not b.lstrip().startswith(">>>")]
+    excerpts = [b for b in blocks if b.startswith("# engine/")]
+    scripts = [b for b in blocks if not b.lstrip().startswith(">>>") and b not in excerpts]
     assert len(scripts) == 2
     monkeypatch.chdir(tmp_path)  # the drawing script writes its page here
     drawing, training = sorted(scripts, key=lambda b: "cross_entropy" in b)
