@@ -7,6 +7,10 @@
     >>> y.backward()
     >>> graph = draw(y)            # a graphviz.Digraph: shows inline in Jupyter
     >>> graph.save_as("neuron.svg")  # doctest: +SKIP
+    >>> graph.render("neuron")       # neuron (the DOT source) and neuron.svg  # doctest: +SKIP
+
+``draw`` takes your own micrograd-style ``Value`` class too (anything with ``data``, ``grad``,
+``_prev``, ``_op`` and ``label``; see :mod:`engine.foreign`).
 
 Each value is a box with its label, data and gradient; each op is a small ellipse with the op's
 symbol from the op table (``+``, ``×``, ``tanh``, ``ReLU``, ``**2``). A value used twice is
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
+from engine.foreign import is_micrograd_like, mirror
 from engine.value import Value, node_names, topological_order
 
 FORMATS = ("svg", "png", "dot", "gv")
@@ -162,15 +167,19 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
             depth first) and the title says so.
 
     Returns:
-        A ``Drawing`` (a ``graphviz.Digraph``): ``.source`` is the DOT text, it shows inline
-        in Jupyter, and ``.save_as(path)`` writes SVG, PNG or DOT.
+        A ``Drawing`` (a ``graphviz.Digraph``, format ``svg``): ``.source`` is the DOT text, it
+        shows inline in Jupyter, ``.save_as(path)`` writes SVG, PNG or DOT, and ``.render()``
+        and ``.pipe()`` work as graphviz's, all without a system Graphviz (see :func:`renderer`).
 
     Raises:
         ValueError: an unknown ``rankdir``, ``digits < 1`` or ``max_nodes < 1``.
         ImportError: the graphviz package is not installed.
     """
+    if is_micrograd_like(root):  # your own micrograd-style class: drawn from its mirror
+        root = mirror(root)[0]
     if not isinstance(root, Value):
-        raise TypeError(f"draw needs a Value, got {type(root).__name__}")
+        raise TypeError(f"draw needs a Value (or a micrograd-style node with data, grad, _prev and _op), "
+                        f"got {type(root).__name__}")
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
     if digits < 1 or max_nodes < 1:
@@ -299,7 +308,7 @@ def _draw_collapsed(root: Value, order: list[Value], groups: Mapping[Value, tupl
 
 
 def _new_graph(rankdir: str, title: str | None, **graph_attr: str) -> Any:
-    graph = _drawing_class()(name="valuegrad",
+    graph = _drawing_class()(name="valuegrad", format="svg",
                              graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11",
                                          **graph_attr},
                              node_attr={"fontname": "Helvetica", "fontsize": "10"},
@@ -348,6 +357,24 @@ def _drawing_class() -> Any:
             def save_as(self, path: str | os.PathLike[str]) -> Path:
                 """Write the drawing to ``path`` (``.svg``, ``.png`` or ``.dot``), atomically."""
                 return save(self.source, path)
+
+            def pipe(self, format: str | None = None, encoding: str | None = None,  # noqa: A002
+                     **_: Any) -> Any:
+                """The rendered image (``format``, default ``svg``) as bytes, or text with
+                ``encoding``, as ``graphviz.Digraph.pipe`` but with :func:`renderer`."""
+                data = render(self.source, format or self.format or "svg")
+                return data.decode(encoding) if encoding else data
+
+            def render(self, filename: str | os.PathLike[str] | None = None,
+                       directory: str | os.PathLike[str] | None = None, view: bool = False,
+                       cleanup: bool = False, format: str | None = None, **_: Any) -> str:  # noqa: A002
+                """Save the DOT source to ``filename`` (default ``valuegrad.gv``) and the image
+                beside it as ``filename.format`` (default ``svg``), as ``graphviz.Digraph.render``
+                but with :func:`renderer`; ``view`` is not supported. Returns the image's path."""
+                source = Path(directory or self.directory or "") / (filename or self.filename)
+                if not cleanup:
+                    write_atomic(source, self.source.encode("utf-8"))
+                return str(save(self.source, f"{source}.{format or self.format or 'svg'}"))
 
             def _repr_image_svg_xml(self) -> str:
                 return render(self.source, "svg").decode("utf-8")

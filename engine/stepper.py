@@ -27,8 +27,8 @@ from typing import Any
 
 from engine.atomic import write_atomic
 from engine.draw import draw, render
+from engine.foreign import is_micrograd_like, mirror, own_backward_steps
 from engine.steps import backward_steps, forward_steps
-from engine.value import Value
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -73,7 +73,9 @@ class Stepper:
     """The frames of a pass over ``root`` with a drawing for each.
 
     Args:
-        root: the output Value.
+        root: the output Value, or a node of your own micrograd-style class: its backward pass
+            is then your own, each step one call of your ``_backward()`` (see
+            :func:`engine.foreign.own_backward_steps`; it leaves your gradients as your pass gives them).
         direction: ``"backward"`` (default) or ``"forward"``.
         index: the step shown first.
         draw_options: passed to :func:`engine.draw.draw` (e.g. ``parameters=``, ``rankdir=``).
@@ -82,12 +84,17 @@ class Stepper:
         ValueError: an unknown direction.
     """
 
-    def __init__(self, root: Value, direction: str = "backward", index: int = 0, **draw_options: Any) -> None:
+    def __init__(self, root: Any, direction: str = "backward", index: int = 0, **draw_options: Any) -> None:
         if direction not in ("backward", "forward"):
             raise ValueError(f"direction must be 'backward' or 'forward', got {direction!r}")
-        self.root = root
         self.direction = direction
-        self.steps: list[Any] = list(backward_steps(root) if direction == "backward" else forward_steps(root))
+        self.steps: list[Any]
+        if is_micrograd_like(root) and direction == "backward":  # your own class: its own _backward()
+            self.root, self.steps = own_backward_steps(root)
+        else:
+            self.root = mirror(root)[0] if is_micrograd_like(root) else root
+            steps = backward_steps if direction == "backward" else forward_steps
+            self.steps = list(steps(self.root))
         self.index = index % len(self.steps) if -len(self.steps) <= index < len(self.steps) else \
             max(0, min(index, len(self.steps) - 1))  # like a list: -1 is the last step
         self.draw_options = draw_options

@@ -9,7 +9,7 @@ Derivatives* (2nd ed., SIAM 2008), ch. 3; the design follows Karpathy's microgra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from engine import ops
@@ -18,6 +18,16 @@ from engine.operators import to_float
 from engine.ops import Op, OpError
 
 Operand = Any  # a Value or a plain number
+
+
+def _method(op: Op, doc: str) -> Callable[[Value], Value]:
+    """``x.exp()`` for the unary op ``exp``: a method that applies ``op`` to its Value."""
+    def method(self: Value) -> Value:
+        return _unary(op, self)
+
+    method.__name__ = method.__qualname__ = op.name
+    method.__doc__ = doc
+    return method
 
 
 class Value:
@@ -97,43 +107,34 @@ class Value:
         """``|self|``; the derivative at 0 is 0 (as PyTorch)."""
         return _unary(ops.abs, self)
 
+    # The unary ops as methods, as micrograd's ``x.tanh()``: each applies its row of the table.
     abs = __abs__
+    exp = _method(ops.exp, "``e ** self``.")
+    log = _method(ops.log, "Natural logarithm; ``-inf`` at 0, ``nan`` below.")
+    log1p = _method(ops.log1p, "``log(1 + self)``, accurate when ``self`` is tiny (as ``torch.log1p``).")
+    sqrt = _method(ops.sqrt, "Square root; ``nan`` below 0.")
+    tanh = _method(ops.tanh, "Hyperbolic tangent.")
+    sigmoid = _method(ops.sigmoid, "Logistic sigmoid ``1 / (1 + e**-self)``.")
+    relu = _method(ops.relu, "``max(self, 0)``; the derivative at 0 is 0 (as PyTorch).")
+    sin = _method(ops.sin, "Sine (radians).")
+    cos = _method(ops.cos, "Cosine (radians).")
 
-    def exp(self) -> Value:
-        """``e ** self``."""
-        return _unary(ops.exp, self)
+    # micrograd's names, for the lecture's code: its parents, its op, its own chain-rule step.
+    @property
+    def _prev(self) -> set[Value]:
+        return set(self.parents)
 
-    def log(self) -> Value:
-        """Natural logarithm; ``-inf`` at 0, ``nan`` below."""
-        return _unary(ops.log, self)
+    @property
+    def _op(self) -> str:
+        return self.op.symbol if self.op is not None else ""
 
-    def log1p(self) -> Value:
-        """``log(1 + self)``, accurate when ``self`` is tiny (as ``torch.log1p``)."""
-        return _unary(ops.log1p, self)
-
-    def sqrt(self) -> Value:
-        """Square root; ``nan`` below 0."""
-        return _unary(ops.sqrt, self)
-
-    def tanh(self) -> Value:
-        """Hyperbolic tangent."""
-        return _unary(ops.tanh, self)
-
-    def sigmoid(self) -> Value:
-        """Logistic sigmoid ``1 / (1 + e**-self)``."""
-        return _unary(ops.sigmoid, self)
-
-    def relu(self) -> Value:
-        """``max(self, 0)``; the derivative at 0 is 0 (as PyTorch)."""
-        return _unary(ops.relu, self)
-
-    def sin(self) -> Value:
-        """Sine (radians)."""
-        return _unary(ops.sin, self)
-
-    def cos(self) -> Value:
-        """Cosine (radians)."""
-        return _unary(ops.cos, self)
+    def _backward(self) -> None:
+        """This node's own step of the chain rule, as micrograd's: each parent's ``grad`` gets
+        ``self.grad × local derivative`` added. Nothing else is touched."""
+        if self.op is not None:
+            parents = self.parents
+            for parent, d in zip(parents, self.op.derivative(*[p.data for p in parents], self.data)):
+                parent.grad += self.grad * d
 
     # Comparisons look at data and return bool, so sorted(), max() and min() work on Values.
     # While engine.trace runs a function, each is also recorded as a guard of its program.
@@ -273,7 +274,7 @@ def node_names(root: Value) -> dict[Value, str]:
 def chain_rule_steps(order: list[Value]) -> Iterator[tuple[Value, tuple[Value, ...], tuple[Any, ...]]]:
     """The backward walk: ``(node, parents, local derivatives)`` for each interior node in reverse
     topological order (after every node that uses it), the derivatives the op table's on the
-    numbers. Every walk of the chain rule reads it: backward, the stepper, gradcheck's bounds."""
+    numbers. The walks that read the chain rule use it: the stepper, gradcheck's bounds."""
     for node in reversed(order):
         op = node.op
         if op is not None:
@@ -282,17 +283,16 @@ def chain_rule_steps(order: list[Value]) -> Iterator[tuple[Value, tuple[Value, .
 
 
 def _backward_plain(order: list[Value], root: Value, gradient: float) -> None:
-    """The chain rule on floats, as the lecture writes it: for each node, each parent gets
-    ``upstream gradient × local derivative`` added to its gradient."""
+    """The chain rule on floats, as the lecture writes it: in reverse topological order, each
+    node takes its own step (:meth:`Value._backward`)."""
     root.grad = gradient
-    for node, parents, local in chain_rule_steps(order):
-        for parent, d in zip(parents, local):
-            parent.grad += node.grad * d
+    for node in reversed(order):
+        node._backward()
 
 
 def _backward_floats(order: list[Value], root: Value, gradient: float) -> None:
-    """Speed: :func:`_backward_plain` with the walk inlined and unrolled for one and two
-    parents (no generator, no zip). The same arithmetic in the same order: bit for bit the
+    """Speed: :func:`_backward_plain` with each node's step inlined and unrolled for one and two
+    parents (no method call, no zip). The same arithmetic in the same order: bit for bit the
     same gradients (a test checks)."""
     root.grad = gradient
     for node in reversed(order):

