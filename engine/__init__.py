@@ -14,16 +14,15 @@ own. The ``Value`` node and the backward pass are in :mod:`engine.value`.
 """
 
 from engine import pickling  # noqa: F401  (registers how Values pickle and copy)
+from engine.define import OpError, define_op
 from engine.grad_mode import TracingError, is_grad_enabled, no_grad
 from engine.gradcheck import GradcheckReport, gradcheck
 from engine.ops import (  # noqa: F401  (abs, pow, sum: engine.abs, like torch.abs; not in __all__, so "import *" keeps the builtins)
     OPS,
     Op,
-    OpError,
     abs,
     add,
     cos,
-    define_op,
     div,
     exp,
     log,

@@ -286,7 +286,7 @@ class Lowering:
         """The names the code calls: numpy functions, and the index arrays that gather each
         layer's weights from the parameter vector. Call after :meth:`source`."""
         np = numpy_ops_required()
-        from engine.numpy_ops import FUNCTIONS
+        from engine.numpy_ops import FUNCTIONS, elementwise
 
         # The built-in ops and helpers on arrays (add, sub, mul and neg are Python's operators,
         # which work on arrays as they are); an op of yours element by element (right for any
@@ -294,7 +294,7 @@ class Lowering:
         names = namespace(self.p.ops(), {h: FUNCTIONS[h] for h in HELPERS},
                           lambda op: FUNCTIONS.get(op.name, op.forward) if op.builtin
                           else np.vectorize(op.forward, otypes=[float]),
-                          lambda op: _elementwise(np, op.derivative))
+                          lambda op: elementwise(op.derivative))
         names.update({"inf": np.inf, "nan": np.nan, "zeros": np.zeros, "stack": np.stack, "total": np.sum,
                       "add_at": np.add.at, "all_equal": _all_equal(np),
                       "broadcast": lambda g, n: np.broadcast_to(g, (n,)), "fail": self._fail})
@@ -388,20 +388,6 @@ class _BatchChainRule(ChainRule):
                 for j, x in enumerate(xs):
                     if self.needed[x]:
                         self.accumulate(x, "+", f"GX{L}[:, {j}]")
-
-
-def _elementwise(np: Any, derivative: Callable[..., Any]) -> Callable[..., Any]:
-    """``derivative`` (operands and out, floats, to a tuple) applied element by element to
-    arrays (or numbers), giving a tuple of arrays: for an op of yours that code cannot
-    write (see :func:`engine.codegen.local_derivatives`)."""
-
-    def on_arrays(*arrays: Any) -> tuple[Any, ...]:
-        broadcast = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in arrays])
-        rows = zip(*[a.ravel().tolist() for a in broadcast])
-        columns = zip(*[derivative(*row) for row in rows])
-        return tuple(np.array(c, dtype=float).reshape(broadcast[0].shape) for c in columns)
-
-    return on_arrays
 
 
 def _all_equal(np: Any) -> Any:

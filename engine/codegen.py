@@ -9,8 +9,9 @@ is computed on the spot, as the eager engine computes it: ``x ** 2``'s derivativ
 ``2.0 * pow(v1, 1.0)``. The code does the same float operations in the same order as the
 eager engine, so replay gives the same numbers, bit for bit.
 
-An op of your own (:func:`engine.define_op`) whose derivative cannot run on code (it calls
-``math.cos``, or branches with ``if``) is called as it is: ``d_myop(v3, v5)[0]``.
+An op of your own (:func:`engine.define_op`) is called as it is, ``myop(v3)`` and
+``d_myop(v3, v5)[0]``: its functions may read numbers (``math.cos``, an ``if``, a global), which
+code written once could not follow.
 
 Reference: source-to-source reverse mode, Griewank and Walther, *Evaluating Derivatives* (2nd
 ed., SIAM 2008), ch. 3 and 6; Python's operator precedence (the language reference, 6.17).
@@ -141,13 +142,11 @@ def forward_code(op: Op, operands: list[Any]) -> Any:
 
 def local_derivatives(op: Op, operands: list[Any], out: Any) -> tuple[Any, ...]:
     """The op table's local derivatives of ``op``, run on code: one code (or number) per
-    operand. An op of yours whose derivative cannot run on code is called as it is
-    (``d_name(...)[k]``, see :func:`namespace`)."""
-    try:
+    operand. An op of yours is called as it is (``d_name(...)[k]``, see :func:`namespace`):
+    its derivative may read numbers (``math.cos``, an ``if``, a global that changes), which
+    code written once could not follow."""
+    if op.builtin:
         return tuple(op.derivative(*operands, out))
-    except Exception:
-        if op.builtin:
-            raise  # the table's own derivatives always run on code
     call = _call(f"d_{op.name}", (*operands, out)).text
     return tuple(Code(f"{call}[{k}]") for k in range(len(operands)))
 

@@ -207,6 +207,10 @@ def gradcheck(f: Callable[..., Value] | Value, inputs: Sequence[Value | float], 
 def _gradcheck(subject: _Subject, eps: float | None, rtol: float, atol: float, reference: str,
                order: int, name: str | None) -> GradcheckReport:
     mp = mpmath_module() if reference == "exact" else None
+    if mp is not None:  # every op needs its forward in mpmath (an op of yours may have none)
+        for node in topological_order(subject.graph_root):
+            if node.op is not None:
+                mp_reference(node.op)
     if mp is not None:
         # 50 digits, and as many more as the smallest input is below 1: at x = 1e-120 the
         # changes of f that carry the derivative are 120 digits down.

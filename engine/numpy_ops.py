@@ -11,6 +11,7 @@ Reference: numpy documentation (ufuncs, ``numpy.where``); the float versions' do
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,3 +43,17 @@ FUNCTIONS: dict[str, Any] = {
 }
 """Every built-in op that code calls by name (:data:`engine.ops.OPS`, all but the four written
 as Python's operators) and every helper (:data:`engine.ops.HELPERS`), each on numpy arrays."""
+
+
+def elementwise(derivative: Callable[..., Any]) -> Callable[..., tuple[Any, ...]]:
+    """``derivative`` (operands and out, floats, to a tuple) applied element by element to
+    arrays (or numbers), giving a tuple of arrays: for an op of yours (:mod:`engine.define`),
+    whose functions generated code calls as they are."""
+
+    def on_arrays(*arrays: Any) -> tuple[Any, ...]:
+        broadcast = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in arrays])
+        rows = zip(*[a.ravel().tolist() for a in broadcast])
+        columns = zip(*[derivative(*row) for row in rows])
+        return tuple(np.array(c, dtype=float).reshape(broadcast[0].shape) for c in columns)
+
+    return on_arrays

@@ -27,7 +27,7 @@ The rules that make that work, followed by every row below:
   :func:`isnan`, :func:`step`, :func:`sign`), never an ``if``: an ``if`` would pick one branch
   when code is written, and the code must pick per number (per sample, on arrays).
 
-Your own op: :func:`define_op`.
+Your own op: :func:`engine.define.define_op`.
 
 References: the table follows HIPS autograd's ``defvjp`` and micrograd's ``engine.py`` (each op's
 forward next to its derivative); the conventions at kinks and for ``inf``/``nan`` are
@@ -37,11 +37,9 @@ PyTorch's (``derivatives.yaml``, ``pow_backward``), with IEEE Std 754-2019 for t
 from __future__ import annotations
 
 import builtins
-import inspect
-import keyword
 import math
+import numbers
 import operator
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -271,18 +269,24 @@ for _name, (_formula, _derivative_formula, _reference) in _TEXT_AND_REFERENCE.it
         _formula, _derivative_formula, _reference
 
 
-def sum_values(values: Any) -> Any:
-    """``engine.sum(values)``: ``values[0] + … + values[n-1]`` as one ``sum`` node with ``n``
-    parents, so that ``w·x + b`` is one node over the products rather than a chain of adds
-    (a float, if every value is a plain number).
+def sum_values(*values: Any) -> Any:
+    """``engine.sum([a, b, c])`` or ``engine.sum(a, b, c)``: ``a + b + c`` as one ``sum`` node
+    with a parent per value, so that ``w·x + b`` is one node over the products rather than a
+    chain of adds (a float, if every value is a plain number).
 
     Raises:
-        ValueError: ``values`` is empty. TypeError: something in it is not a number or Value.
+        ValueError: no values. TypeError: something that is not a number or a Value.
     """
-    operands = tuple(values)
-    if not operands:
+    if len(values) == 1 and not isinstance(values[0], numbers.Real) \
+            and getattr(type(values[0]), "_apply_op", None) is None:
+        try:
+            values = tuple(values[0])
+        except TypeError:
+            raise TypeError(f"engine.sum takes values, as engine.sum([a, b]) or engine.sum(a, b); got "
+                            f"{type(values[0]).__name__}") from None
+    if not values:
         raise ValueError("sum needs at least one value, got none")
-    return sum(*operands)
+    return sum(*values)  # the op sum of the table above (this module's, not Python's)
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,122 +305,6 @@ def op_by_name(name: str) -> Op:
     """
     found = OPS.get(name) or DEFINED_OPS.get(name)
     if found is None:
-        raise KeyError(f"no op named {name!r}; the ops are {', '.join([*OPS, *DEFINED_OPS])}")
+        raise KeyError(f"no op named {name!r}; the ops are {', '.join([*OPS, *DEFINED_OPS])} (an op of "
+                       f"yours must be made with engine.define_op before a graph that uses it is loaded)")
     return found
-
-
-class OpError(RuntimeError):
-    """An op made by :func:`define_op` failed: its forward or derivative raised, or returned
-    the wrong thing. The message names the op."""
-
-
-# Names generated code uses for its own variables (v3, g3, ...) or calls; an op may not take them.
-_RESERVED = re.compile(r"^([vgAZWXG][0-9]*|[A-Z]+[0-9]+|d_.*|inputs|params|seeds|theta|N|P|fail|inf|nan"
-                       r"|zeros|stack|total|add_at|all_equal|broadcast|where)$")
-
-
-def define_op(name: str, forward: Callable[..., float], derivative: Callable[..., Any],
-              symbol: str | None = None, reference: Callable[..., Any] | None = None) -> Op:
-    """Make an op of your own, used like a built-in one: ``softsign(x)`` on a Value records a
-    node, and ``backward()``, ``gradcheck``, drawing, the stepper, tracing and pickling all
-    work with it.
-
-        >>> import engine
-        >>> softsign = engine.define_op(
-        ...     "softsign", forward=lambda a: a / (1 + abs(a)),
-        ...     derivative=lambda a, out: (1 / (1 + engine.abs(a)) ** 2,))
-        >>> x = engine.Value(3.0)
-        >>> y = softsign(x)
-        >>> y.backward()
-        >>> y.data, x.grad          # 3/4, and 1/(1 + 3)²
-        (0.75, 0.0625)
-
-    Args:
-        name: the op's name: a lower-case identifier, not a built-in op's (``softsign``).
-        forward: ``forward(a)``, ``forward(a, b)`` or ``forward(*xs)`` on floats; its
-            parameters give the op's arity.
-        derivative: ``derivative(*operands, out)``: the local derivatives ``∂out/∂operand``,
-            a tuple with one per operand (a unary op may return just the number). Written
-            with ``engine``'s functions (``engine.exp``, ``engine.cos``, ...) it also works
-            under ``backward(create_graph=True)``; written with ``math`` it works on floats
-            only, and ``create_graph`` then raises an ``OpError`` that says so.
-        symbol: how drawings show the op (default: its name).
-        reference: optional ``reference(mp, *operands)``, the forward in ``mpmath``, for
-            ``gradcheck(reference="exact")``.
-
-    Returns:
-        The :class:`Op`, callable on numbers and Values. Defining a name again replaces the
-        earlier op of that name.
-
-    Raises:
-        ValueError: the name is not a lower-case identifier, is a keyword, a built-in op's
-            name or one generated code uses.
-        TypeError: ``forward`` or ``derivative`` is not callable, or their parameters do not
-            match (the derivative takes the operands and ``out``).
-    """
-    if not (isinstance(name, str) and re.fullmatch(r"[a-z_][a-z0-9_]*", name)) or keyword.iskeyword(name) \
-            or name in OPS or name in HELPERS or _RESERVED.match(name):
-        raise ValueError(f"an op's name must be a lower-case identifier that is not a keyword, a built-in "
-                         f"op ({', '.join(OPS)}) or a name generated code uses, got {name!r}")
-    if not callable(forward) or not callable(derivative):
-        raise TypeError(f"op {name}: forward and derivative must be functions")
-    arity = _arity(forward, f"op {name}: forward")
-    takes = _arity(derivative, f"op {name}: derivative")
-    if arity and takes and takes != arity + 1:
-        raise TypeError(f"op {name}: the derivative must take the {arity} operand(s) and out "
-                        f"({', '.join([*'ab'[:arity], 'out'])}), but it takes {takes} parameters")
-    op = Op(name, symbol or name, arity, _checked_forward(name, forward),
-            _checked_derivative(name, derivative), formula=name, reference=reference, builtin=False)
-    DEFINED_OPS[name] = op
-    return op
-
-
-def _arity(fn: Callable[..., Any], what: str) -> int:
-    """Positional parameters of ``fn``; ``0`` if it takes ``*args``."""
-    try:
-        parameters = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return 0
-    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
-        return 0
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                  and p.default is p.empty]
-    if not positional:
-        raise TypeError(f"{what} takes no operands")
-    return len(positional)
-
-
-def _checked_forward(name: str, forward: Callable[..., Any]) -> Callable[..., float]:
-    def checked(*operands: float) -> float:
-        try:
-            result = forward(*operands)
-        except ArithmeticError as error:  # (1/0, math.exp(1000), ...)
-            raise OpError(f"op {name}: its forward raised {type(error).__name__} ({error}) at "
-                          f"{_numbers(operands)}; return inf or nan there instead") from error
-        return operators.to_float(result)
-
-    checked.__wrapped__ = forward  # type: ignore[attr-defined]
-    return checked
-
-
-def _checked_derivative(name: str, derivative: Callable[..., Any]) -> Callable[..., tuple[Any, ...]]:
-    def checked(*operands_and_out: Any) -> tuple[Any, ...]:
-        n = len(operands_and_out) - 1
-        try:
-            local = derivative(*operands_and_out)
-        except ArithmeticError as error:
-            raise OpError(f"op {name}: its derivative raised {type(error).__name__} ({error}) at "
-                          f"{_numbers(operands_and_out[:-1])}") from error
-        if n == 1 and not isinstance(local, (tuple, list)):
-            local = (local,)
-        if not isinstance(local, (tuple, list)) or len(local) != n:
-            raise OpError(f"op {name}: its derivative must return a tuple of {n} local derivative(s), "
-                          f"one per operand, got {local!r}"[:300])
-        return tuple(local)
-
-    checked.__wrapped__ = derivative  # type: ignore[attr-defined]
-    return checked
-
-
-def _numbers(xs: Any) -> str:
-    return ", ".join(f"{getattr(x, 'data', x)!r}" for x in xs)

@@ -55,7 +55,7 @@ def _rebuild(records: list[Any]) -> Value:
         node = Value(data, label)
         node.grad = grad
         node.op = op
-        if op.arity == 0:
+        if op.arity == 0 or len(parents) > 2:
             node._a = tuple(parents)
         else:
             node._a = parents[0]

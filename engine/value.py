@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from engine import ops
+from engine.define import OpError
 from engine.grad_mode import TracingError, compared, state
 from engine.operators import to_float
-from engine.ops import Op, OpError
 
 Operand = Any  # a Value or a plain number
 
 
-def _method(op: Op, doc: str) -> Callable[[Value], Value]:
+def _method(op: ops.Op, doc: str) -> Callable[[Value], Value]:
     """``x.exp()`` for the unary op ``exp``: a method that applies ``op`` to its Value."""
     def method(self: Value) -> Value:
         return _unary(op, self)
@@ -55,7 +55,7 @@ class Value:
     __slots__ = ("data", "grad", "label", "op", "_a", "_b")
 
     grad: Any
-    op: Op | None
+    op: ops.Op | None
     _a: Any
     _b: Value | None
 
@@ -121,12 +121,10 @@ class Value:
 
     # micrograd's names, for the lecture's code: its parents, its op, its own chain-rule step.
     @property
-    def _prev(self) -> set[Value]:
-        return set(self.parents)
+    def _prev(self) -> set[Value]: return set(self.parents)
 
     @property
-    def _op(self) -> str:
-        return self.op.symbol if self.op is not None else ""
+    def _op(self) -> str: return self.op.symbol if self.op is not None else ""
 
     def _backward(self) -> None:
         """This node's own step of the chain rule, as micrograd's: each parent's ``grad`` gets
@@ -170,11 +168,11 @@ class Value:
     @staticmethod
     def _apply_op(fn: Any, operands: tuple[Any, ...]) -> Any:
         """An op called on a Value records a node; a helper (a comparison) reads the numbers."""
-        if not isinstance(fn, Op):
+        if not isinstance(fn, ops.Op):
             return fn.on_floats(*[_data(x) for x in operands])
         parents = tuple([x if isinstance(x, Value) else Value(x) for x in operands])
         data = fn.forward(*[p.data for p in parents])
-        return _node(fn, data, parents) if fn.arity == 0 else _node(fn, data, *parents)
+        return _node(fn, data, *parents) if 0 < len(parents) <= 2 and fn.arity else _node(fn, data, parents)
 
     def backward(self, gradient: Operand = 1.0, create_graph: bool = False) -> None:
         """Compute ∂self/∂node for every node of the graph below ``self``, into ``node.grad``:
@@ -187,9 +185,11 @@ class Value:
         Leaves' gradients accumulate across calls (as in PyTorch); interior nodes' are recomputed.
 
         Raises:
-            TypeError: ``gradient`` is not a number or a Value.
+            TypeError: ``gradient`` is not a number or a Value. TracingError: inside ``engine.trace``.
             OpError: under ``create_graph``, an op of yours whose derivative uses ``math``.
         """
+        if state.recorder is not None:
+            raise TracingError("backward() inside a traced function bakes gradients in; trace the forward")
         if not isinstance(gradient, Value):
             gradient = to_float(gradient)
         order = topological_order(self)
@@ -210,7 +210,7 @@ def _data(x: Operand) -> float:  # the number behind an operand
     return x.data if isinstance(x, Value) else x
 
 
-def _node(op: Op, data: float, a: Any, b: Value | None = None) -> Value:
+def _node(op: ops.Op, data: float, a: Any, b: Value | None = None) -> Value:
     """The node ``op(a, b)`` (``op(*a)`` for a tuple ``a``) holding ``data``; a leaf under ``no_grad``.
     (Speed: ``object.__new__`` and plain stores are twice as fast as ``Value(data)``.)"""
     out = _new_value(Value)
@@ -230,11 +230,11 @@ def _node(op: Op, data: float, a: Any, b: Value | None = None) -> Value:
 _new_value = object.__new__
 
 
-def _unary(op: Op, a: Value) -> Value:
+def _unary(op: ops.Op, a: Value) -> Value:
     return _node(op, op.forward(a.data), a)
 
 
-def _binary(op: Op, a: Operand, b: Operand) -> Value:
+def _binary(op: ops.Op, a: Operand, b: Operand) -> Value:
     if not isinstance(a, Value):  # a number operand becomes a constant leaf
         a = Value(a)
     if not isinstance(b, Value):
@@ -272,9 +272,9 @@ def node_names(root: Value) -> dict[Value, str]:
 
 
 def chain_rule_steps(order: list[Value]) -> Iterator[tuple[Value, tuple[Value, ...], tuple[Any, ...]]]:
-    """The backward walk: ``(node, parents, local derivatives)`` for each interior node in reverse
-    topological order (after every node that uses it), the derivatives the op table's on the
-    numbers. The walks that read the chain rule use it: the stepper, gradcheck's bounds."""
+    """The backward walk: ``(node, parents, local derivatives)`` for each interior node, in reverse
+    topological order (after every node that uses it); the local derivatives are the op
+    table's, on the numbers. The stepper and gradcheck's bounds walk the chain rule with it."""
     for node in reversed(order):
         op = node.op
         if op is not None:

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from engine import Value, gradcheck
 from engine import sum as engine_sum
 from engine.parse import ExpressionError, function_names, parse_expression
+from nn import check_engine_command
 from nn.data import (
     Dataset,
     Standardizer,
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the most values drawn before collapsing (or cutting) the drawing")
     drawing.add_argument("--steps", type=Path, metavar="FILE.html",
                          help="also write the backward pass step by step, as one self-contained HTML page")
+    check_engine_command.add_parser(commands, _Parser, _positive(int))
     return parser
 
 
@@ -445,7 +447,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_command(args)
         if args.command == "draw":
             return draw_command(args)
-        raise UsageError("say which command to run: train, check or draw (valuegrad COMMAND --help)")
+        if args.command == "check-engine":
+            try:
+                status, report = check_engine_command.run(args)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            print(report)
+            return status
+        raise UsageError("say which command to run: train, check, check-engine or draw "
+                         "(valuegrad COMMAND --help)")
     except UsageError as e:
         command = " ".join(["valuegrad", *(a for a in (argv or sys.argv[1:])[:1])])
         print(f"{command}: error: {e}", file=sys.stderr)
