@@ -31,13 +31,13 @@ import math
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import HealthCheck, find, settings
 from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample
+from hypothesis.errors import HypothesisException, NoSuchExample
 
+from engine.check_engine_report import EngineReport, Finding
 from engine.foreign import is_micrograd_like, topological_order_of
 from engine.ops import op_by_name
 from engine.strategies import Expr, expressions, graphs, points
@@ -62,73 +62,7 @@ UNARY: dict[str, tuple[str, Callable[[Any], Any]]] = {
     **{name: (name, _method_call(name))
        for name in ("tanh", "exp", "relu", "log", "sigmoid", "sin", "cos", "sqrt")},
 }
-EXPLAINED = {
-    "local derivative": "its local derivative is wrong: check the formula in its _backward "
-                        "(for tanh, 1 - t**2 with t = tanh(x); for a * b, b for a and a for b)",
-    "upstream": "it ignores the upstream gradient: each parent must get local derivative * out.grad",
-    "accumulate": "it assigns (=) where it must accumulate (+=): a value used twice gets the "
-                  "gradient of one use only",
-    "backward": "every op is right alone, but backward() is not: it must visit the nodes in reverse "
-                "topological order, each once, starting from grad = 1",
-    "forward": "its forward value is wrong",
-    "raised": "your code raised an exception here",
-}
 _SEED = 0.7390851332151607  # an upstream gradient with no pattern
-
-
-@dataclass
-class Finding:
-    """One thing wrong: the method at fault, what kind of mistake, and the evidence."""
-
-    method: str
-    kind: str  # local derivative | upstream | accumulate | backward | forward | raised
-    expression: str = ""
-    inputs: dict[str, float] = field(default_factory=dict)
-    expected: dict[str, float] = field(default_factory=dict)
-    actual: dict[str, float] = field(default_factory=dict)
-    central: dict[str, float] = field(default_factory=dict)
-    detail: str = ""
-
-    def __str__(self) -> str:
-        lines = [f"{self.method}: {EXPLAINED[self.kind]}"]
-        if self.expression:
-            at = ", ".join(f"{k} = {v!r}" for k, v in self.inputs.items())
-            lines.append(f"  expression: {self.expression}   at {at}")
-        for name in self.expected:
-            row = f"  d/d{name}: expected {self.expected[name]!r}, yours {self.actual.get(name, math.nan)!r}"
-            if name in self.central:
-                row += f" (central difference of your forward: {self.central[name]:.10g})"
-            lines.append(row)
-        if self.detail:
-            lines.append(f"  {self.detail}")
-        return "\n".join(lines)
-
-
-@dataclass
-class EngineReport:
-    """What :func:`check_engine` found: ``ok``, the ``supported`` and ``unsupported`` methods,
-    the ``findings`` (each printable), and how many ``examples`` were checked."""
-
-    name: str
-    supported: list[str] = field(default_factory=list)
-    unsupported: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    examples: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-    def __str__(self) -> str:
-        lines = [f"check_engine({self.name}): " + ("OK" if self.ok else f"{len(self.findings)} finding(s)"),
-                 "supported: " + (", ".join(self.supported) or "none")]
-        if self.unsupported:
-            lines.append("unsupported (not checked): " + ", ".join(self.unsupported))
-        lines += [str(f) for f in self.findings]
-        if self.ok:
-            lines.append(f"every gradient of {self.examples} random expressions and DAGs agrees with "
-                         f"valuegrad's")
-        return "\n".join(lines)
 
 
 def check_engine(value_class: type, max_examples: int = 300, seed: int = 0) -> EngineReport:
@@ -137,7 +71,8 @@ def check_engine(value_class: type, max_examples: int = 300, seed: int = 0) -> E
 
     Args:
         value_class: the class; ``value_class(2.0)`` must make a leaf.
-        max_examples: how many random expressions and DAGs to try at most.
+        max_examples: how many random expressions and DAGs to try when nothing fails (the
+            classic small cases come first; shrinking a failure tries more).
         seed: the search's seed (the same seed, the same report).
 
     Returns:
@@ -154,33 +89,46 @@ def check_engine(value_class: type, max_examples: int = 300, seed: int = 0) -> E
     except Exception as error:
         raise TypeError(f"{value_class.__name__}(2.0) must make a leaf with .data: {type(error).__name__}: "
                         f"{error}") from None
+    try:
+        leaf.backward()
+    except Exception as error:
+        raise TypeError(f"{value_class.__name__}(2.0).backward() must run, as micrograd's does: "
+                        f"{type(error).__name__}: {error}") from None
     report = EngineReport(value_class.__name__)
     forms = _probe(value_class, report)
-    ops = tuple(op for op in [*BINARY, *UNARY] if op in forms)
+    ops = tuple(op for op in [*BINARY, "pow", *UNARY] if op in forms)
     if not ops:
         return report
     drawn = st.one_of(expressions(ops=ops, n_vars=2, max_leaves=5), graphs(ops=ops, n_vars=2, max_nodes=4))
-    cases = drawn.filter(_constant_powers).flatmap(points)
+    if "value" not in forms.get("pow", ()):  # micrograd's ** takes a number
+        drawn = drawn.filter(_constant_powers)
+    cases = drawn.flatmap(points)
     search = settings(max_examples=max_examples, database=None, derandomize=True, deadline=None,
                       suppress_health_check=list(HealthCheck))
     seen = [0]
+    failures: list[tuple[tuple[Expr, list[float]], Finding]] = []  # the latest is the smallest so far
 
     def fails(case: tuple[Expr, list[float]]) -> bool:
         seen[0] += 1
-        return _compare(value_class, forms, *case) is not None
+        finding = _compare(value_class, forms, *case)
+        if finding is not None:
+            failures.append((case, finding))
+        return finding is not None
 
-    shrunk = next((case for case in _smallest_cases(ops) if fails(case)), None)  # the lecture's classics
-    if shrunk is None:
+    if not any(fails(case) for case in _smallest_cases(ops)):  # the lecture's classics first
         try:
-            shrunk = find(cases.map(lambda c: (c[0], [round(v, 3) or 0.0 for v in c[1]])), fails,
-                          settings=search, random=random.Random(seed))
+            find(cases.map(lambda c: (c[0], [round(v, 3) or 0.0 for v in c[1]])), fails,
+                 settings=search, random=random.Random(seed))
         except NoSuchExample:
-            report.examples = seen[0]
-            return report
+            pass
+        except HypothesisException:
+            # A bug that shows only sometimes (a walk over the set _prev, whose order Python does
+            # not fix): hypothesis cannot shrink it reliably; report the smallest failure seen.
+            pass
     report.examples = seen[0]
-    finding = _compare(value_class, forms, *shrunk)
-    assert finding is not None
-    report.findings.append(_blame(value_class, forms, shrunk, finding))
+    if failures:
+        shrunk, finding = failures[-1]
+        report.findings.append(_blame(value_class, forms, shrunk, finding))
     return report
 
 
@@ -192,7 +140,7 @@ def _smallest_cases(ops: tuple[str, ...]) -> list[tuple[Expr, list[float]]]:
     cases: list[tuple[Expr, list[float]]] = []
     for op in ops:
         if op == "pow":
-            cases.append((Expr("pow", (a, Expr(const=2.0))), [1.5]))
+            cases += [(Expr("pow", (a, Expr(const=c))), [1.5]) for c in (2.0, 3.0, 0.5, -1.0)]
         elif op in UNARY:
             cases.append((Expr(op, (a,)), [1.5]))
         else:
@@ -208,38 +156,65 @@ def _smallest_cases(ops: tuple[str, ...]) -> list[tuple[Expr, list[float]]]:
 
 def _probe(cls: type, report: EngineReport) -> dict[str, set[str]]:
     """``{op: forms}``: ``"plain"`` (Value op Value), ``"number"`` (Value op 2.0) and
-    ``"reflected"`` (2.0 op Value) for binary ops, ``"plain"`` for unary ones."""
+    ``"reflected"`` (2.0 op Value) for binary ops; for pow ``"plain"`` is ``Value ** number``
+    and ``"value"`` is ``Value ** Value``; ``"plain"`` for unary ones. A method the class does
+    not define is unsupported; one it defines that raises or computes a wrong value is a finding."""
     forms: dict[str, set[str]] = {}
-    tries: list[tuple[str, str, str, Callable[..., Any], tuple[Any, ...], float]] = []
+    tries: list[tuple[str, str, str, str, Callable[..., Any], tuple[Any, ...], dict[str, float]]] = []
     for op, (method, reflected, call) in BINARY.items():
-        expected = float(op_by_name(op)(1.5, 0.75))
-        tries += [(op, method, "plain", call, (cls(1.5), cls(0.75)), expected),
-                  (op, method, "number", call, (cls(1.5), 0.75), expected),
-                  (op, reflected, "reflected", call, (1.5, cls(0.75)), expected)]
-    tries.append(("pow", "__pow__", "plain", lambda a: a ** 3, (cls(1.5),), 1.5 ** 3))
+        sign = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[op]
+        tries += [(op, method, "plain", f"a {sign} b", call, (1.5, 0.75), {"a": 1.5, "b": 0.75}),
+                  (op, method, "number", f"a {sign} 0.75", lambda a, call=call: call(a, 0.75), (1.5,),
+                   {"a": 1.5}),
+                  (op, reflected, "reflected", f"1.5 {sign} a", lambda a, call=call: call(1.5, a), (0.75,),
+                   {"a": 0.75})]
+    tries += [("pow", "__pow__", "plain", "a ** 3", lambda a: a ** 3, (1.5,), {"a": 1.5}),
+              ("pow", "__pow__", "value", "a ** b", lambda a, b: a ** b, (1.5, 2.5), {"a": 1.5, "b": 2.5}),
+              ("pow", "__rpow__", "reflected", "2.0 ** a", lambda a: 2.0 ** a, (1.5,), {"a": 1.5})]
     for op, (method, unary) in UNARY.items():
-        tries.append((op, method, "plain", unary, (cls(0.75),), float(op_by_name(op)(0.75))))
-    for op, method, form, call, args, expected in tries:
+        for x in (0.75, -0.75) if op not in ("log", "sqrt") else (0.75,):
+            text = "-a" if op == "neg" else f"{op}(a)"
+            tries.append((op, method, "plain", text, unary, (x,), {"a": x}))
+    wrong: dict[str, tuple[bool, Finding]] = {}
+    for op, method, form, text, call, numbers, inputs in tries:
+        expected = float(_reference(call, numbers))
+        leaves = [cls(v) for v in numbers]
         try:
-            out = call(*args)
+            out = call(*leaves)
             value = float(out.data)
-        except (TypeError, AttributeError, NotImplementedError):
-            if method not in report.unsupported:
-                report.unsupported.append(method)
-            continue
         except Exception as error:
-            report.findings.append(Finding(method, "raised", detail=f"{type(error).__name__}: {error}"))
+            # Not defined (Python's own TypeError, or no such method), or micrograd's ** refusing a
+            # Value exponent (its assert): unsupported, not wrong.
+            if getattr(cls, method, None) is None or form in ("value", "reflected") and op == "pow":
+                if method not in report.unsupported:
+                    report.unsupported.append(method)
+            elif method not in wrong:
+                detail = f"{type(error).__name__}: {error}"[:200]
+                wrong[method] = (True, Finding(method, "raised", text, inputs, detail=detail))
             continue
         if not math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-12):
-            report.findings.append(Finding(method, "forward",
-                                           detail=f"gives {value!r}, expected {expected!r}"))
+            single = {id(p) for p in getattr(out, "_prev", ())} <= {id(leaf) for leaf in leaves}
+            if method not in wrong:
+                wrong[method] = (single, Finding(method, "forward", text, inputs, {"value": expected},
+                                                 {"value": value}))
             continue
-        forms.setdefault(op, set()).add(form)
+        if form != "plain" or op in ("pow", *UNARY) or method not in wrong:
+            forms.setdefault(op, set()).add(form)
         if method not in report.supported:
             report.supported.append(method)
-    forms = {op: f for op, f in forms.items() if "plain" in f}
+    # One wrong one-node method (micrograd's __mul__) makes the methods built from it wrong too:
+    # report the one-node methods alone then.
+    primary = [f for single, f in wrong.values() if single]
+    report.findings += primary or [f for _, f in wrong.values()]
+    report.supported += [m for m in wrong if m not in report.supported]
+    forms = {op: f for op, f in forms.items() if "plain" in f and op not in {f.method for f in primary}}
     report.unsupported = [m for m in report.unsupported if m not in report.supported]
     return forms
+
+
+def _reference(call: Callable[..., Any], numbers: tuple[float, ...]) -> float:
+    """What ``call`` gives on valuegrad's Values: the expected forward value."""
+    return float(call(*[Value(v) for v in numbers]).data)
 
 
 def _constant_powers(expr: Expr) -> bool:
@@ -265,9 +240,15 @@ def _build(cls: type, forms: Forms, expr: Expr, x: list[float]) -> tuple[Any, li
             memo[id(e)] = leaves[e.var]
         elif e.op is None:
             memo[id(e)] = e.const
-        elif e.op == "pow":  # an integral exponent as an int, as the lecture writes x**2
+        elif e.op == "pow" and e.args[1].const is not None:  # an integral exponent as an int: x**2
             c = e.args[1].const
-            memo[id(e)], used[id(e)] = memo[id(e.args[0])] ** (int(c) if c == int(c) else c), "__pow__"  # type: ignore[arg-type]
+            memo[id(e)], used[id(e)] = memo[id(e.args[0])] ** (int(c) if c == int(c) else c), "__pow__"
+        elif e.op == "pow":
+            base, exponent = memo[id(e.args[0])], memo[id(e.args[1])]
+            if isinstance(base, float) and "reflected" not in forms["pow"]:
+                base = cls(base)
+            method = "__rpow__" if isinstance(base, float) else "__pow__"
+            memo[id(e)], used[id(e)] = base ** exponent, method
         elif e.op in UNARY:
             operand = memo[id(e.args[0])]
             method, unary = UNARY[e.op]
@@ -380,29 +361,36 @@ def _blame(cls: type, forms: Forms, case: tuple[Expr, list[float]], finding: Fin
     for e in _topological(expr):
         if e.op is None or id(e) not in used:
             continue
-        kind, single = _probe_method(cls, e.op, [values[id(a)] for a in e.args])
+        powered = e.op == "pow" and e.args[1].const is None  # a ** b, b not a number
+        kind, single = _probe_method(cls, e.op, [values[id(a)] for a in e.args], powered)
         if kind and not single:
             for op in forms:  # the one-node methods it may be built from, at the probe's numbers
-                arity = 1 if op in UNARY or op == "pow" else 2
-                inner, inner_single = _probe_method(cls, op, [1.5, 0.75][:arity])
+                inner, inner_single = _probe_method(cls, op, [1.5] if op in UNARY else
+                                                    [1.5, 2.0] if op == "pow" else [1.5, 0.75],
+                                                    op == "pow" and "value" in forms[op])
                 if inner and inner_single:
                     method = "__pow__" if op == "pow" else UNARY[op][0] if op in UNARY else BINARY[op][0]
                     finding.method, finding.kind = method, inner
                     finding.detail = f"{used[id(e)]} is built from {method}, which is at fault"
                     return finding
-        if kind:
-            finding.method, finding.kind = used[id(e)], kind
+        if kind:  # the probe called the plain method (a + b for 1.5 + b): blame that one
+            plain = "__pow__" if e.op == "pow" else UNARY[e.op][0] if e.op in UNARY else BINARY[e.op][0]
+            finding.method, finding.kind = plain, kind
+            if plain != used[id(e)]:
+                finding.detail = f"(reached here through {used[id(e)]}; {plain} alone shows the mistake)"
             return finding
     finding.method = "backward"
     return finding
 
 
-def _probe_method(cls: type, op: str, operands: list[float]) -> tuple[str | None, bool]:
+def _probe_method(cls: type, op: str, operands: list[float],
+                  value_exponent: bool = False) -> tuple[str | None, bool]:
     """``(kind of mistake or None, whether the method makes one node)``: ``op``'s method alone
     at ``operands``. The new node's own graph is walked backward with a chosen upstream
     gradient, calling each node's ``_backward()`` in reverse topological order (the class's own
-    ``backward()`` when it has no ``_prev``/``_backward``, which starts from 1)."""
-    n = 1 if op == "pow" else len(operands)
+    ``backward()`` when it has no ``_prev``/``_backward``, which starts from 1). For ``pow``
+    the exponent is a number, or with ``value_exponent`` a leaf too."""
+    n = 1 if op == "pow" and not value_exponent else len(operands)
     local = [float(d) for d in op_by_name(op).derivative(*operands, float(op_by_name(op)(*operands)))][:n]
     single = [True]
 
@@ -411,7 +399,7 @@ def _probe_method(cls: type, op: str, operands: list[float]) -> tuple[str | None
         for leaf in leaves:
             leaf.grad = start
         if op == "pow":
-            out = leaves[0] ** operands[1]
+            out = leaves[0] ** (leaves[1] if value_exponent else operands[1])
         elif op in UNARY:
             out = UNARY[op][1](leaves[0])
         else:
@@ -444,4 +432,6 @@ def _probe_method(cls: type, op: str, operands: list[float]) -> tuple[str | None
 
 
 def _close(a: list[float] | None, b: list[float]) -> bool:
-    return a is not None and all(math.isclose(u, v, rel_tol=1e-7, abs_tol=1e-9) for u, v in zip(a, b))
+    # Tighter than the comparison that found the mismatch (1e-7), so a method that is off by
+    # less than that is still caught when probed alone.
+    return a is not None and all(math.isclose(u, v, rel_tol=1e-10, abs_tol=1e-12) for u, v in zip(a, b))

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
-from engine.foreign import is_micrograd_like, mirror
+from engine.foreign import checked_node, mirror
 from engine.value import Value, node_names, topological_order
 
 FORMATS = ("svg", "png", "dot", "gv")
@@ -175,11 +175,8 @@ def draw(root: Value, *, rankdir: str = "LR", show_grad: bool = True, digits: in
         ValueError: an unknown ``rankdir``, ``digits < 1`` or ``max_nodes < 1``.
         ImportError: the graphviz package is not installed.
     """
-    if is_micrograd_like(root):  # your own micrograd-style class: drawn from its mirror
-        root = mirror(root)[0]
-    if not isinstance(root, Value):
-        raise TypeError(f"draw needs a Value (or a micrograd-style node with data, grad, _prev and _op), "
-                        f"got {type(root).__name__}")
+    if not isinstance(root, Value):  # your own micrograd-style class: drawn from its mirror
+        root = mirror(checked_node(root, "draw"))[0]
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
     if digits < 1 or max_nodes < 1:

@@ -53,13 +53,13 @@ def topological_order_of(root: Any) -> list[Any]:
     """
     order: list[Any] = []
     visited = {id(root)}
-    stack: list[tuple[Any, Iterator[Any]]] = [(_checked(root), iter(_parents(root)))]
+    stack: list[tuple[Any, Iterator[Any]]] = [(checked_node(root), iter(_parents(root)))]
     while stack:
         node, parents = stack[-1]
         for parent in parents:
             if id(parent) not in visited:
                 visited.add(id(parent))
-                stack.append((_checked(parent), iter(_parents(parent))))
+                stack.append((checked_node(parent), iter(_parents(parent))))
                 break
         else:
             stack.pop()
@@ -67,10 +67,11 @@ def topological_order_of(root: Any) -> list[Any]:
     return order
 
 
-def _checked(node: Any) -> Any:
+def checked_node(node: Any, who: str = "a micrograd-style graph") -> Any:
+    """``node``, if it has micrograd's attributes. Raises ``TypeError`` naming the missing ones."""
     missing = [a for a in ATTRIBUTES if not hasattr(node, a)]
     if missing:
-        raise TypeError(f"a micrograd-style node needs {', '.join(ATTRIBUTES)}; "
+        raise TypeError(f"{who} needs a Value, or a micrograd-style node with {', '.join(ATTRIBUTES)}; "
                         f"{type(node).__name__} has no {', '.join(missing)}")
     return node
 
@@ -110,13 +111,14 @@ def own_backward_steps(root: Any) -> tuple[Value, list[BackwardStep]]:
     """Step through the learner's own backward pass: every ``grad`` set to 0, ``root.grad`` to
     1, then each node's ``_backward()`` called in reverse topological order. Returns the
     mirrored root and the frames (the start, then one per node with parents), each holding
-    every gradient after the call, keyed by the mirrors. The learner's nodes keep the
-    gradients their own pass gave.
+    every gradient after the call, keyed by the mirrors. The learner's nodes get back the
+    gradients they had before.
 
     Raises:
         TypeError: a node lacks micrograd's attributes, or ``_backward`` is not callable.
     """
     order = topological_order_of(root)
+    saved = [node.grad for node in order]
     for node in order:
         node.grad = 0.0
     root.grad = 1.0
@@ -141,4 +143,6 @@ def own_backward_steps(root: Any) -> tuple[Value, list[BackwardStep]]:
         text = "; ".join(f"{names[id(p)]}.grad {b:.4g} → {a:.4g}" for p, b, a in zip(parents, before, after))
         frames.append(BackwardStep(len(frames), mirrors[id(node)], names[id(node)], _number(node.grad),
                                    (), changes, grads(), f"{names[id(node)]}._backward(): {text}"))
+    for node, grad in zip(order, saved):  # your graph's gradients as they were before stepping
+        node.grad = grad
     return mirrored, frames

@@ -27,8 +27,9 @@ from typing import Any
 
 from engine.atomic import write_atomic
 from engine.draw import draw, render
-from engine.foreign import is_micrograd_like, mirror, own_backward_steps
+from engine.foreign import checked_node, mirror, own_backward_steps
 from engine.steps import backward_steps, forward_steps
+from engine.value import Value
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -75,7 +76,7 @@ class Stepper:
     Args:
         root: the output Value, or a node of your own micrograd-style class: its backward pass
             is then your own, each step one call of your ``_backward()`` (see
-            :func:`engine.foreign.own_backward_steps`; it leaves your gradients as your pass gives them).
+            :func:`engine.foreign.own_backward_steps`; your gradients are left as they were).
         direction: ``"backward"`` (default) or ``"forward"``.
         index: the step shown first.
         draw_options: passed to :func:`engine.draw.draw` (e.g. ``parameters=``, ``rankdir=``).
@@ -89,10 +90,10 @@ class Stepper:
             raise ValueError(f"direction must be 'backward' or 'forward', got {direction!r}")
         self.direction = direction
         self.steps: list[Any]
-        if is_micrograd_like(root) and direction == "backward":  # your own class: its own _backward()
-            self.root, self.steps = own_backward_steps(root)
+        if not isinstance(root, Value) and direction == "backward":  # your own class: its own _backward()
+            self.root, self.steps = own_backward_steps(checked_node(root, "Stepper"))
         else:
-            self.root = mirror(root)[0] if is_micrograd_like(root) else root
+            self.root = root if isinstance(root, Value) else mirror(checked_node(root, "Stepper"))[0]
             steps = backward_steps if direction == "backward" else forward_steps
             self.steps = list(steps(self.root))
         self.index = index % len(self.steps) if -len(self.steps) <= index < len(self.steps) else \

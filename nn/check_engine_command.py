@@ -27,7 +27,8 @@ def add_parser(commands: Any, parser_class: type, positive_int: Any) -> None:
                               description=DESCRIPTION, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     own.add_argument("target", metavar="PATH[:CLASS]", help="e.g. my_engine.py or my_engine.py:Value")
     own.add_argument("--examples", type=positive_int, default=300,
-                     help="random expressions and DAGs to try at most")
+                     help="random expressions and DAGs to try when nothing fails (the lecture's classic "
+                          "cases come first; shrinking a failure tries more)")
     own.add_argument("--seed", type=int, default=0, help="the search's seed")
 
 

@@ -49,12 +49,42 @@ def test_the_lectures_assign_bug_is_shrunk_to_a_plus_a_and_blamed_on_add() -> No
     ("upstream", "__mul__", "upstream"),
     ("tanh", "tanh", "local derivative"),
     ("order", "backward", "backward"),
+    ("pow", "__pow__", "local derivative"),
+    ("int_pow", "__pow__", "raised"),
 ])
 def test_each_planted_bug_is_blamed_on_its_method(bug: str, method: str, kind: str) -> None:
     report = check_engine(make(bug))
     (finding,) = report.findings
     assert (finding.method, finding.kind) == (method, kind)
     assert finding.expression.count("(") <= 4  # shrunk: a small expression, not a random one
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_bug_that_shows_only_in_some_set_orders_is_reported_not_a_crash(seed: int) -> None:
+    # build_topo without its visited set walks a node once per path to it: how often depends on
+    # the order of the set _prev, which Python does not fix; the search must still report it
+    report = check_engine(make("visit_twice"), seed=seed)
+    (finding,) = report.findings
+    assert finding.method == "backward" and finding.expected != finding.actual
+
+
+def test_a_value_exponent_is_checked_where_the_class_takes_one() -> None:
+    class Powered(make()):  # type: ignore[misc]
+        def __pow__(self, other):  # type: ignore[no-untyped-def]
+            other = other if isinstance(other, Powered) else Powered(other)
+            out = Powered(self.data ** other.data, (self, other), "**")
+
+            def _backward() -> None:
+                self.grad += other.data * self.data ** (other.data - 1) * out.grad
+                other.grad += out.data * self.data * out.grad  # should be out.data * log(self.data)
+
+            out._backward = _backward
+            return out
+
+    report = check_engine(Powered)
+    assert "__pow__" in report.supported
+    (finding,) = report.findings
+    assert finding.method == "__pow__" and finding.kind == "local derivative"
 
 
 def test_an_exception_in_the_learners_code_is_a_finding_with_its_expression() -> None:

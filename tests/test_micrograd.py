@@ -188,7 +188,17 @@ def test_a_learners_own_class_is_drawn_and_stepped_with_its_own_backward() -> No
     assert stepper.caption(2) == "ab._backward(): a.grad 1 → -2; b.grad 0 → 2"
     last = stepper.steps[-1].grads
     assert sorted(last.values()) == [-2.0, 1.0, 1.0, 2.0]
-    assert (a.grad, b.grad) == (-2.0, 2.0)  # the learner's nodes keep what their own pass gave
+    assert (a.grad, b.grad, y.grad) == (0.0, 0.0, 0.0)  # the learner's gradients as they were
+
+
+def test_a_node_without_micrograds_attributes_is_refused_by_name() -> None:
+    class Half:
+        def __init__(self) -> None:
+            self.data, self.grad = 1.0, 0.0
+
+    for make_view in (draw, Stepper):
+        with pytest.raises(TypeError, match="Half has no _prev, _op"):
+            make_view(Half())
 
 
 def test_drawing_renders_without_a_system_graphviz_as_svg_by_default(tmp_path) -> None:  # type: ignore[no-untyped-def]

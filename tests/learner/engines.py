@@ -13,7 +13,9 @@ def make(bug: str | None = None) -> type:
     """A micrograd-style ``Value`` class; ``bug`` plants one mistake: ``assign`` (``=`` for
     ``+=`` in ``__add__``), ``upstream`` (``__mul__`` ignores ``out.grad``), ``tanh`` (``1 - t``
     for ``1 - t**2``), ``order`` (``backward`` walks in topological, not reverse, order),
-    ``raises`` (``exp``'s backward divides by zero), ``no_rmul`` (no ``__rmul__``)."""
+    ``raises`` (``exp``'s backward divides by zero), ``no_rmul`` (no ``__rmul__``), ``pow`` (the
+    power rule without its factor n), ``int_pow`` (``**`` refuses a float exponent),
+    ``visit_twice`` (the topological sort without its visited set)."""
 
     class Value:
         def __init__(self, data: float, _children: tuple = (), _op: str = "", label: str = "") -> None:
@@ -55,11 +57,11 @@ def make(bug: str | None = None) -> type:
             return out
 
         def __pow__(self, other: float) -> Value:
-            assert isinstance(other, (int, float)), "only supporting int/float powers for now"
+            assert isinstance(other, int if bug == "int_pow" else (int, float)), "only int/float powers"
             out = Value(self.data**other, (self,), f"**{other}")
 
             def _backward() -> None:
-                self.grad += other * (self.data ** (other - 1)) * out.grad
+                self.grad += (1 if bug == "pow" else other) * (self.data ** (other - 1)) * out.grad
 
             out._backward = _backward
             return out
@@ -103,7 +105,7 @@ def make(bug: str | None = None) -> type:
             visited = set()
 
             def build_topo(v: Value) -> None:
-                if v not in visited:
+                if v not in visited or bug == "visit_twice":
                     visited.add(v)
                     for child in v._prev:
                         build_topo(child)
