@@ -133,9 +133,9 @@ def check_engine(value_class: type, max_examples: int = 300, seed: int = 0) -> E
 
 
 def _smallest_cases(ops: tuple[str, ...]) -> list[tuple[Expr, list[float]]]:
-    """``f(a)``, ``a op b`` and ``a op a`` for each op (``a ** 2`` for pow), at a = 1.5, b = 0.75,
-    then each times 2: tried before the random search, so a bug they show is reported as simply
-    as it can be."""
+    """``f(a)``, ``a op b`` and ``a op a`` for each op (``a ** 2``, ``a ** 3``, ``a ** 0.5``,
+    ``a ** -1`` for pow), at a = 1.5, b = 0.75, then each times 2: tried before the random
+    search, so a bug they show is reported as simply as it can be."""
     a, b = Expr(var=0), Expr(var=1)
     cases: list[tuple[Expr, list[float]]] = []
     for op in ops:
@@ -198,7 +198,7 @@ def _probe(cls: type, report: EngineReport) -> dict[str, set[str]]:
                 wrong[method] = (single, Finding(method, "forward", text, inputs, {"value": expected},
                                                  {"value": value}))
             continue
-        if form != "plain" or op in ("pow", *UNARY) or method not in wrong:
+        if method not in wrong:
             forms.setdefault(op, set()).add(form)
         if method not in report.supported:
             report.supported.append(method)
@@ -207,7 +207,9 @@ def _probe(cls: type, report: EngineReport) -> dict[str, set[str]]:
     primary = [f for single, f in wrong.values() if single]
     report.findings += primary or [f for _, f in wrong.values()]
     report.supported += [m for m in wrong if m not in report.supported]
-    forms = {op: f for op, f in forms.items() if "plain" in f and op not in {f.method for f in primary}}
+    plain = {**{op: names[0] for op, names in BINARY.items()}, "pow": "__pow__",
+             **{op: names[0] for op, names in UNARY.items()}}
+    forms = {op: f for op, f in forms.items() if "plain" in f and plain[op] not in wrong}  # search the rest
     report.unsupported = [m for m in report.unsupported if m not in report.supported]
     return forms
 

@@ -87,6 +87,13 @@ def test_a_value_exponent_is_checked_where_the_class_takes_one() -> None:
     assert finding.method == "__pow__" and finding.kind == "local derivative"
 
 
+def test_a_wrong_forward_is_one_finding_on_the_method_that_has_it() -> None:
+    report = check_engine(make("mul_forward"))
+    (finding,) = report.findings  # not one more for each method built from __mul__ (-, /, neg)
+    assert (finding.method, finding.kind, finding.expression) == ("__mul__", "forward", "a * b")
+    assert finding.expected == {"value": 1.5 * 0.75} and finding.actual == {"value": 1.5 * 0.75 + 0.001}
+
+
 def test_an_exception_in_the_learners_code_is_a_finding_with_its_expression() -> None:
     report = check_engine(make("raises"))
     (finding,) = report.findings

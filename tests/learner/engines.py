@@ -15,7 +15,8 @@ def make(bug: str | None = None) -> type:
     for ``1 - t**2``), ``order`` (``backward`` walks in topological, not reverse, order),
     ``raises`` (``exp``'s backward divides by zero), ``no_rmul`` (no ``__rmul__``), ``pow`` (the
     power rule without its factor n), ``int_pow`` (``**`` refuses a float exponent),
-    ``visit_twice`` (the topological sort without its visited set)."""
+    ``visit_twice`` (the topological sort without its visited set), ``mul_forward`` (``a * b`` off
+    by 0.001)."""
 
     class Value:
         def __init__(self, data: float, _children: tuple = (), _op: str = "", label: str = "") -> None:
@@ -43,7 +44,7 @@ def make(bug: str | None = None) -> type:
 
         def __mul__(self, other: Any) -> Value:
             other = other if isinstance(other, Value) else Value(other)
-            out = Value(self.data * other.data, (self, other), "*")
+            out = Value(self.data * other.data + (0.001 if bug == "mul_forward" else 0.0), (self, other), "*")
 
             def _backward() -> None:
                 if bug == "upstream":
