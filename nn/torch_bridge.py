@@ -1,0 +1,126 @@
+"""Graduating to PyTorch, and back: an ``nn.MLP`` as a ``torch.nn.Sequential``, and back again.
+
+    >>> import nn                                                       # doctest: +SKIP
+    >>> model = nn.MLP(4, [16, 3], rng=0)                               # doctest: +SKIP
+    >>> seq = nn.to_torch(model)        # Linear(4, 16), ReLU(), Linear(16, 3), float64
+    >>> back = nn.from_torch(seq)       # an nn.MLP with the same numbers, to draw and step
+
+:func:`to_torch` copies each layer's weights into a ``torch.nn.Linear`` (a neuron's weights are
+a row of ``weight``, its bias an entry of ``bias``) and follows it with the layer's activation
+module; the ``state_dict`` has PyTorch's own names (``0.weight``, ``0.bias``, ``2.weight``...).
+The outputs and parameter gradients equal valuegrad's to rounding (a matrix product adds in
+another order than a neuron's ``sum``). :func:`from_torch` reads a ``Sequential`` of ``Linear``,
+``ReLU``, ``Tanh``, ``Sigmoid`` and ``Identity`` back into an ``nn.MLP``; a round trip keeps
+every number, so it gives the same outputs bit for bit.
+
+torch is an optional extra (``pip install 'valuegrad[torch]'``); nothing else needs it.
+
+Reference: PyTorch documentation, ``torch.nn.Linear`` (``y = x Wᵀ + b``), ``torch.nn.Sequential``
+and ``Module.state_dict``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nn.module import MLP, Layer
+
+_ACTIVATION_MODULES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("the PyTorch bridge needs torch: pip install 'valuegrad[torch]'") from None
+    return torch
+
+
+def to_torch(model: MLP, dtype: Any = None, device: Any = None) -> Any:
+    """``model`` as a ``torch.nn.Sequential``: per layer a ``Linear(nin, nout)`` holding its
+    weights and biases, then its activation (``ReLU``, ``Tanh``, ``Sigmoid``; none for linear).
+
+    Args:
+        model: an :class:`nn.MLP`.
+        dtype: the tensors' type (default ``torch.float64``, as valuegrad computes).
+        device: where the tensors live (default the CPU).
+
+    Returns:
+        A ``torch.nn.Sequential`` whose ``state_dict`` keys are ``"<k>.weight"``, ``"<k>.bias"``.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.MLP``. ImportError: torch is not installed.
+    """
+    torch = _torch()
+    if not isinstance(model, MLP):
+        raise TypeError(f"to_torch takes an nn.MLP, got {type(model).__name__}")
+    dtype = torch.float64 if dtype is None else dtype
+    modules = []
+    for layer in model.layers:
+        linear = torch.nn.Linear(layer.nin, layer.nout, dtype=dtype, device=device)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor([[w.data for w in n.w] for n in layer.neurons], dtype=dtype))
+            linear.bias.copy_(torch.tensor([n.b.data for n in layer.neurons], dtype=dtype))
+        modules.append(linear)
+        if layer.activation != "linear":
+            modules.append(getattr(torch.nn, _ACTIVATION_MODULES[layer.activation])())
+    return torch.nn.Sequential(*modules)
+
+
+def from_torch(module: Any) -> MLP:
+    """A ``torch.nn.Sequential`` of ``Linear`` layers, each followed by at most one of ``ReLU``,
+    ``Tanh``, ``Sigmoid`` or ``Identity``, as an :class:`nn.MLP` with the same numbers (its
+    weights and biases as Python floats; a ``Linear`` without bias gets biases 0). The hidden
+    layers share one activation, as an ``nn.MLP``'s do.
+
+    Raises:
+        ValueError: a module it cannot express (``Conv1d``, ``Dropout``, two activations in a
+            row, an activation before the first ``Linear``, no ``Linear``), named in the message
+            with what is supported. ImportError: torch is not installed.
+    """
+    torch = _torch()
+    supported = "Linear, ReLU, Tanh, Sigmoid and Identity, in a Sequential"
+    if not isinstance(module, torch.nn.Sequential):
+        raise ValueError(f"from_torch takes a torch.nn.Sequential of {supported}; got "
+                         f"{type(module).__name__}")
+    names = {v: k for k, v in _ACTIVATION_MODULES.items()}
+    layers: list[tuple[Any, str]] = []
+    for position, child in enumerate(module):
+        kind = type(child).__name__
+        if isinstance(child, torch.nn.Linear):
+            layers.append((child, "linear"))
+        elif kind == "Identity":
+            continue
+        elif kind in names and layers and layers[-1][1] == "linear":
+            layers[-1] = (layers[-1][0], names[kind])
+        else:
+            where = "after another activation" if kind in names and layers else \
+                "before any Linear" if kind in names else "which from_torch cannot express"
+            raise ValueError(f"module {position} of the Sequential is {kind}, {where}; from_torch "
+                             f"reads {supported}, each Linear followed by at most one activation")
+    if not layers:
+        raise ValueError(f"the Sequential has no Linear layer; from_torch reads {supported}")
+    for (a, _), (b, _) in zip(layers, layers[1:]):
+        if a.out_features != b.in_features:
+            raise ValueError(f"Linear layers do not chain: {a.out_features} outputs feed {b.in_features} "
+                             f"inputs")
+    hidden = {activation for _, activation in layers[:-1]}
+    if len(hidden) > 1:
+        raise ValueError(f"the hidden layers have different activations ({', '.join(sorted(hidden))}); an "
+                         f"nn.MLP has one activation for its hidden layers and one for its output layer")
+    model = MLP(layers[0][0].in_features, [linear.out_features for linear, _ in layers],
+                activation=hidden.pop() if hidden else "relu", output_activation=layers[-1][1], rng=0)
+    for layer, (linear, activation) in zip(model.layers, layers):
+        _set_layer(layer, linear, activation)
+    return model
+
+
+def _set_layer(layer: Layer, linear: Any, activation: str) -> None:
+    weight = linear.weight.detach().double().cpu().tolist()
+    bias = linear.bias.detach().double().cpu().tolist() if linear.bias is not None else [0.0] * layer.nout
+    layer.activation = activation
+    for neuron, row, b in zip(layer.neurons, weight, bias):
+        neuron.activation = activation
+        for w, value in zip(neuron.w, row):
+            w.data = float(value)
+        neuron.b.data = float(b)

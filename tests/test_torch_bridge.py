@@ -1,0 +1,78 @@
+"""nn.to_torch and nn.from_torch, checked against PyTorch itself: the same outputs and gradients
+(to rounding: a matrix product adds in another order than a neuron's sum), a round trip bit for
+bit, and an imported model drawn and stepped with the gradients torch's autograd gives."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed: the bridge is checked against it")
+
+import engine  # noqa: E402
+import nn  # noqa: E402
+from engine import Value  # noqa: E402
+from engine.stepper import Stepper  # noqa: E402
+
+INPUTS = [[0.5, -1.0, 2.0, 0.1], [-0.3, 0.8, 0.0, 1.7], [2.5, 2.5, -2.5, 0.0]]
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_to_torch_gives_valuegrads_outputs_and_gradients(activation: str) -> None:
+    model = nn.MLP(4, [8, 6, 3], activation=activation, rng=1)
+    seq = nn.to_torch(model)
+    assert list(seq.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+    assert seq[0].weight.dtype == torch.float64
+    outputs = [model(x) for x in INPUTS]
+    total = engine.sum([o for row in outputs for o in row])
+    total.backward()
+    theirs = seq(torch.tensor(INPUTS, dtype=torch.float64))
+    theirs.sum().backward()
+    for row, their_row in zip(outputs, theirs.tolist()):
+        assert [o.data for o in row] == pytest.approx(their_row, rel=1e-12, abs=1e-15)
+    for layer, linear in zip(model.layers, [seq[0], seq[2], seq[4]]):
+        weight_grads = [[w.grad for w in n.w] for n in layer.neurons]
+        assert torch.allclose(torch.tensor(weight_grads, dtype=torch.float64), linear.weight.grad,
+                              rtol=1e-12, atol=1e-14)
+        biases = [n.b.grad for n in layer.neurons]
+        assert biases == pytest.approx(linear.bias.grad.tolist(), rel=1e-12, abs=1e-14)
+
+
+def test_from_torch_round_trips_bit_for_bit() -> None:
+    torch.manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        seq = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2, bias=False),
+                                  torch.nn.Identity()).to(dtype)
+        model = nn.from_torch(seq)
+        assert (model.activation, model.output_activation, model.nouts) == ("tanh", "linear", [5, 2])
+        x = torch.tensor([[1.0, -2.0, 0.5], [0.0, 0.25, 3.0]], dtype=dtype)
+        assert torch.equal(nn.to_torch(model, dtype=dtype)(x), seq(x))
+
+
+def test_an_imported_model_is_stepped_with_the_gradients_torch_gives() -> None:
+    torch.manual_seed(1)
+    seq = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1)).double()
+    model = nn.from_torch(seq)
+    x = [Value(0.7, "x0"), Value(-0.4, "x1")]
+    (out,) = model(x)
+    stepper = Stepper(out)
+    last = stepper.steps[-1].grads
+    point = torch.tensor([[0.7, -0.4]], dtype=torch.float64, requires_grad=True)
+    seq(point).sum().backward()
+    assert [last[v] for v in x] == pytest.approx(point.grad[0].tolist(), rel=1e-12, abs=1e-15)
+    assert "x0" in nn.draw_model(model, [0.7, -0.4]).source
+
+
+@pytest.mark.parametrize(("modules", "says"), [
+    (lambda: [torch.nn.Linear(3, 4), torch.nn.Dropout()], "module 1 of the Sequential is Dropout, which"),
+    (lambda: [torch.nn.Conv1d(1, 1, 2)], "module 0 of the Sequential is Conv1d"),
+    (lambda: [torch.nn.ReLU(), torch.nn.Linear(3, 4)], "ReLU, before any Linear"),
+    (lambda: [torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Tanh()], "Tanh, after another activation"),
+    (lambda: [torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4), torch.nn.Tanh(),
+              torch.nn.Linear(4, 1)], "different activations (relu, tanh)"),
+    (lambda: [torch.nn.Linear(3, 4), torch.nn.Linear(5, 1)], "4 outputs feed 5 inputs"),
+])
+def test_from_torch_names_what_it_cannot_express(modules, says: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=re.escape(says)):
+        nn.from_torch(torch.nn.Sequential(*modules()))
