@@ -199,16 +199,23 @@ class Lowering:
         return slot_name(self.p, slot)
 
     def source(self) -> str:
+        return "\n".join(["def batch(X, theta, seeds, N):", *self.forward_lines(), *self._backward()]) + "\n"
+
+    def forward_lines(self, tensors: bool = False) -> list[str]:
+        """The forward pass and the guards, on ``X`` (rows of samples) and ``theta`` (the
+        parameters); with ``tensors``, parameters read one by one stay elements of ``theta``
+        (for torch's autograd) instead of Python floats."""
         p = self.p
-        lines = ["def batch(X, theta, seeds, N):"]
+        lines: list[str] = []
         n_in = self.n_in
         for k in range(n_in):
             if k in self.column_read:
                 lines.append(f"    v{k} = X[:, {k}]  # {p.inputs[k]}")
         read = [k for k in range(len(p.params)) if n_in + k in self.column_read]
         if read:  # parameters used one by one, as Python floats (a layer's weights are gathered)
-            lines.append("    P = theta.tolist()")
-            lines += [f"    v{n_in + k} = P[{k}]  # {p.params[k]}" for k in read]
+            if not tensors:
+                lines.append("    P = theta.tolist()")
+            lines += [f"    v{n_in + k} = {'theta' if tensors else 'P'}[{k}]  # {p.params[k]}" for k in read]
         for i in p.instructions:
             if i.slot in self.layer_at:
                 lines += self._layer_forward(self.layer_at[i.slot])
@@ -218,8 +225,7 @@ class Lowering:
             lhs, rhs = self.name(g.lhs), guard_operand(p, g.rhs)
             lines.append(f"    if not all_equal(({lhs} {g.relation} {rhs}), {g.outcome}): "
                          f"fail({k}, {lhs}, {rhs}, N)")
-        lines += self._backward()
-        return "\n".join(lines) + "\n"
+        return lines
 
     def _input_kind(self, layer: LoweredLayer) -> str:
         """Where a layer's input matrix comes from: another layer's ``"matrix"``, a

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine import batch, codegen, replay
+from engine import batch, codegen, replay, torch_program
 from engine.ops import Op
 
 
@@ -236,6 +236,16 @@ class Program:
             GuardFailed: a sample takes another branch than the traced inputs.
         """
         return batch.run_batch(self, X, params, seeds, input_grads, self._fail)
+
+    def to_torch(self, device: Any = None, dtype: Any = None) -> Any:
+        """This program as a ``torch.nn.Module``: batched replay on tensors, each recognised layer
+        one matrix product, its parameters ``torch.nn.Parameter`` s named after the program's;
+        torch's autograd gives the gradients (see :mod:`engine.torch_program`).
+
+        Raises:
+            ImportError: torch is not installed. ValueError: an op of your own in the program.
+        """
+        return torch_program.to_torch(self, device, dtype)
 
     def _fail(self, index: int, lhs: float, rhs: float, sample: int | None = None) -> None:
         raise GuardFailed(self, index, lhs, rhs, sample)
