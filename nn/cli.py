@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from engine import Value, gradcheck
 from engine import sum as engine_sum
 from engine.parse import ExpressionError, function_names, parse_expression
-from nn import check_engine_command
+from nn import check_engine_command, export_command
 from nn.data import (
     Dataset,
     Standardizer,
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     drawing.add_argument("--steps", type=Path, metavar="FILE.html",
                          help="also write the backward pass step by step, as one self-contained HTML page")
     check_engine_command.add_parser(commands, _Parser, _positive(int))
+    export_command.add_parser(commands)
     return parser
 
 
@@ -447,6 +448,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_command(args)
         if args.command == "draw":
             return draw_command(args)
+        if args.command == "export":
+            try:
+                print(export_command.run(args))
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            return 0
         if args.command == "check-engine":
             try:
                 status, report = check_engine_command.run(args)
@@ -454,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(str(e)) from None
             print(report)
             return status
-        raise UsageError("say which command to run: train, check, check-engine or draw "
+        raise UsageError("say which command to run: train, check, check-engine, draw or export "
                          "(valuegrad COMMAND --help)")
     except UsageError as e:
         command = " ".join(["valuegrad", *(a for a in (argv or sys.argv[1:])[:1])])
