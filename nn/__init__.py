@@ -29,11 +29,11 @@ from nn.losses import (
 )
 from nn.module import MLP, Layer, Module, Neuron, draw_model
 from nn.optim import SGD, Adam, Optimizer
-from nn.torch_bridge import from_torch, to_torch
+from nn.torch_bridge import adam_to_torch, from_torch, to_torch
 from nn.train import History, evaluate, fit
 
 __all__ = [
-    "MLP", "SGD", "Adam", "Dataset", "History", "Layer", "Module", "Neuron", "Optimizer",
+    "MLP", "SGD", "Adam", "Dataset", "adam_to_torch", "History", "Layer", "Module", "Neuron", "Optimizer",
     "Standardizer", "binary_cross_entropy_with_logits", "cross_entropy", "draw_model", "evaluate",
     "fit", "from_torch", "hinge_loss", "load_csv", "load_digits", "load_iris", "load_wine", "log_softmax",
     "logsumexp", "make_moons", "mse_loss", "softmax", "standardize", "to_torch", "train_test_split",

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from nn.module import MLP, Layer
+from nn.optim import Adam
 
 _ACTIVATION_MODULES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 
@@ -124,3 +125,41 @@ def _set_layer(layer: Layer, linear: Any, activation: str) -> None:
         for w, value in zip(neuron.w, row):
             w.data = float(value)
         neuron.b.data = float(b)
+
+
+def adam_to_torch(optimizer: Adam, model: MLP, module: Any) -> Any:
+    """``optimizer``'s state as a ``torch.optim.Adam`` over ``module`` (made by
+    :func:`to_torch` from ``model``): the same learning rate, betas, eps and weight decay, its
+    step count, and each parameter's moments ``m`` and ``v`` in the shape of the ``Linear``
+    weight or bias it belongs to. Training goes on from there with the same steps (to
+    rounding: torch computes ``√v̂`` as ``√v / √(1 − β₂ᵗ)``).
+
+    Raises:
+        ValueError: ``optimizer`` does not step exactly ``model.parameters()``, in order, or
+            ``module`` is not ``model``'s shape. ImportError: torch is not installed.
+    """
+    torch = _torch()
+    if [id(p) for p in optimizer.params] != [id(p) for p in model.parameters()]:
+        raise ValueError("adam_to_torch: the optimizer must step model.parameters(), in that order")
+    linears = [m for m in module if isinstance(m, torch.nn.Linear)]
+    if [(m.in_features, m.out_features) for m in linears] != [(la.nin, la.nout) for la in model.layers]:
+        raise ValueError("adam_to_torch: the module is not the model's shape (make it with "
+                         "nn.to_torch(model))")
+    result = torch.optim.Adam(module.parameters(), lr=optimizer.lr, betas=optimizer.betas,
+                              eps=optimizer.eps, weight_decay=optimizer.weight_decay)
+    if optimizer.steps == 0:
+        return result
+    offset = 0
+    for layer, linear in zip(model.layers, linears):
+        width = layer.nin + 1  # each neuron's weights, then its bias, in model.parameters()
+        starts = [offset + j * width for j in range(layer.nout)]
+        columns: list[tuple[Any, Any]] = [(linear.weight, slice(0, layer.nin)), (linear.bias, layer.nin)]
+        for param, column in columns:
+            exp_avg, exp_avg_sq = (
+                torch.tensor([buffer[start:start + width][column] for start in starts], dtype=param.dtype,
+                             device=param.device)
+                for buffer in (optimizer.m, optimizer.v))
+            result.state[param] = {"step": torch.tensor(float(optimizer.steps)), "exp_avg": exp_avg,
+                                   "exp_avg_sq": exp_avg_sq}
+        offset += layer.nout * width
+    return result

@@ -113,3 +113,33 @@ def test_a_program_on_tensors_refuses_what_it_cannot_run() -> None:
     program = engine.trace(lambda x: x.relu() if x > 0 else -x, 1.0)
     with pytest.raises(engine.GuardFailed, match="sample 1 of the batch"):
         program.to_torch()(torch.tensor([[2.0], [-1.0]], dtype=torch.float64))
+
+
+def test_training_goes_on_in_pytorch_from_the_exported_adam_state_step_for_step() -> None:
+    data = nn.load_iris()
+    X, y = nn.Standardizer.fit(data.X).transform(data.X), data.y
+    model = nn.MLP(4, [8, 3], rng=0)
+    optimizer = nn.Adam(model.parameters(), lr=0.05, weight_decay=1e-3)
+
+    def step() -> float:
+        loss = nn.cross_entropy([model(x) for x in X], y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.data
+
+    for _ in range(4):
+        step()
+    seq = nn.to_torch(model)
+    theirs = nn.adam_to_torch(optimizer, model, seq)
+    assert theirs.state[seq[0].weight]["exp_avg"].shape == (8, 4)
+    X_t, y_t = torch.tensor(X, dtype=torch.float64), torch.tensor(y)
+    for _ in range(8):  # the same loss curve: valuegrad's Adam and torch's from its state
+        ours = step()
+        theirs.zero_grad()
+        loss = torch.nn.functional.cross_entropy(seq(X_t), y_t)
+        loss.backward()
+        theirs.step()
+        assert loss.item() == pytest.approx(ours, rel=1e-12)
+    with pytest.raises(ValueError, match="must step model.parameters"):
+        nn.adam_to_torch(nn.Adam(model.parameters()[::-1]), model, seq)
