@@ -27,10 +27,13 @@ _TORCH_OPS = ("div", "pow", "exp", "log", "log1p", "sqrt", "tanh", "sigmoid", "r
               "maximum", "minimum")
 
 
-def parameter_name(name: str) -> str:
+def parameter_name(name: str, taken: Any = ()) -> str:
     """A program parameter's name as a torch parameter's: each character that is not a letter,
-    digit or ``_`` becomes ``_`` (``layers.0.w.3`` is ``layers_0_w_3``)."""
-    return re.sub(r"\W", "_", name) or "_"
+    digit or ``_`` becomes ``_`` (``layers.0.w.3`` is ``layers_0_w_3``); ``p`` goes before a
+    name that starts with ``_`` and ``_p`` after one a ``torch.nn.Module`` already uses
+    (``training``, ``forward``, ...: ``taken``)."""
+    name = re.sub(r"\W", "_", name) or "p"
+    return f"p{name}" if name.startswith("_") else f"{name}_p" if name in taken else name
 
 
 def to_torch(program: Any, device: Any = None, dtype: Any = None) -> Any:
@@ -55,7 +58,8 @@ def to_torch(program: Any, device: Any = None, dtype: Any = None) -> Any:
     if mine:
         raise ValueError(f"Program.to_torch: the program uses op(s) of your own ({', '.join(mine)}), which "
                          f"have no torch version; trace it with the engine's ops")
-    names = [parameter_name(n) for n in program.params]
+    taken = set(dir(torch.nn.Module())) | {"program"}
+    names = [parameter_name(n, taken) for n in program.params]
     if len(set(names)) != len(names):
         raise ValueError("Program.to_torch: two parameters' names become the same torch name")
     lowering = Lowering(program, False, (True,) * len(program.outputs))
@@ -63,6 +67,8 @@ def to_torch(program: Any, device: Any = None, dtype: Any = None) -> Any:
     source = "\n".join(["def forward(X, theta, N):", *lowering.forward_lines(tensors=True),
                         f"    return [{outputs}]"]) + "\n"
     dtype = torch.float64 if dtype is None else dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype.is_complex:
+        raise ValueError(f"dtype must be a real floating-point torch dtype, got {dtype!r}")
 
     class ProgramModule(torch.nn.Module):
         """The traced program ``{name}`` on tensors (see :mod:`engine.torch_program`)."""

@@ -69,5 +69,8 @@ def run(args: argparse.Namespace) -> str:
             torch.onnx.export(seq, example, buffer, dynamo=False,  # type: ignore[arg-type]
                               input_names=["x"], output_names=["y"],
                               dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
-    path = write_atomic(args.output, buffer.getvalue())
+    try:
+        path = write_atomic(args.output, buffer.getvalue())
+    except OSError as error:  # a folder in the way, no permission, a missing parent
+        raise ValueError(f"cannot write {args.output}: {error.strerror or error}") from None
     return f"wrote {path} ({model}, float64)"

@@ -56,6 +56,9 @@ def to_torch(model: MLP, dtype: Any = None, device: Any = None) -> Any:
     if not isinstance(model, MLP):
         raise TypeError(f"to_torch takes an nn.MLP, got {type(model).__name__}")
     dtype = torch.float64 if dtype is None else dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype.is_complex:
+        raise ValueError(f"dtype must be a real floating-point torch dtype (torch.float64, torch.float32), "
+                         f"got {dtype!r}")
     modules = []
     for layer in model.layers:
         linear = torch.nn.Linear(layer.nin, layer.nout, dtype=dtype, device=device)
@@ -71,13 +74,17 @@ def to_torch(model: MLP, dtype: Any = None, device: Any = None) -> Any:
 def from_torch(module: Any) -> MLP:
     """A ``torch.nn.Sequential`` of ``Linear`` layers, each followed by at most one of ``ReLU``,
     ``Tanh``, ``Sigmoid`` or ``Identity``, as an :class:`nn.MLP` with the same numbers (its
-    weights and biases as Python floats; a ``Linear`` without bias gets biases 0). The hidden
-    layers share one activation, as an ``nn.MLP``'s do.
+    weights and biases as Python floats). The hidden layers share one activation, as an
+    ``nn.MLP``'s do. What an ``nn.MLP`` has no place for is not kept: a ``Linear`` without
+    bias gets biases 0 (trainable here), ``requires_grad=False`` is not carried over, and
+    :func:`to_torch` numbers the modules afresh (``0``, ``2``, ...; no ``Identity``).
 
     Raises:
         ValueError: a module it cannot express (``Conv1d``, ``Dropout``, two activations in a
-            row, an activation before the first ``Linear``, no ``Linear``), named in the message
-            with what is supported. ImportError: torch is not installed.
+            row, an activation before the first ``Linear``, no ``Linear``, a subclass of a
+            supported module, a ``Linear`` used twice, forward hooks, hidden layers with
+            different activations), named in the message with what is supported.
+            ImportError: torch is not installed.
     """
     torch = _torch()
     supported = "Linear, ReLU, Tanh, Sigmoid and Identity, in a Sequential"
@@ -86,13 +93,22 @@ def from_torch(module: Any) -> MLP:
                          f"{type(module).__name__}")
     names = {v: k for k, v in _ACTIVATION_MODULES.items()}
     layers: list[tuple[Any, str]] = []
+    if module._forward_hooks or module._forward_pre_hooks:
+        raise ValueError("the Sequential has forward hooks, which an nn.MLP cannot run; remove them first")
     for position, child in enumerate(module):
         kind = type(child).__name__
-        if isinstance(child, torch.nn.Linear):
+        if child._forward_hooks or child._forward_pre_hooks:
+            raise ValueError(f"module {position} of the Sequential ({kind}) has forward hooks, which an "
+                             f"nn.MLP cannot run; remove them first")
+        if type(child) is torch.nn.Linear:  # exactly: a subclass may compute something else
+            if any(child is earlier for earlier, _ in layers):
+                raise ValueError(f"module {position} of the Sequential is a Linear used twice (tied "
+                                 f"weights), which an nn.MLP cannot express")
             layers.append((child, "linear"))
-        elif kind == "Identity":
+        elif type(child) is torch.nn.Identity:
             continue
-        elif kind in names and layers and layers[-1][1] == "linear":
+        elif kind in names and type(child) is getattr(torch.nn, kind) and layers \
+                and layers[-1][1] == "linear":
             layers[-1] = (layers[-1][0], names[kind])
         else:
             where = "after another activation" if kind in names and layers else \
@@ -135,16 +151,26 @@ def adam_to_torch(optimizer: Adam, model: MLP, module: Any) -> Any:
     rounding: torch computes ``√v̂`` as ``√v / √(1 − β₂ᵗ)``).
 
     Raises:
+        TypeError: not an ``nn.Adam``, an ``nn.MLP`` and a ``Sequential``.
         ValueError: ``optimizer`` does not step exactly ``model.parameters()``, in order, or
-            ``module`` is not ``model``'s shape. ImportError: torch is not installed.
+            ``module`` does not hold ``model``'s weights. ImportError: torch is not installed.
     """
     torch = _torch()
+    sequential = isinstance(module, torch.nn.Sequential)
+    if not (isinstance(optimizer, Adam) and isinstance(model, MLP) and sequential):
+        raise TypeError(f"adam_to_torch takes an nn.Adam, the nn.MLP it steps and nn.to_torch(model); got "
+                        f"{type(optimizer).__name__}, {type(model).__name__}, {type(module).__name__}")
     if [id(p) for p in optimizer.params] != [id(p) for p in model.parameters()]:
         raise ValueError("adam_to_torch: the optimizer must step model.parameters(), in that order")
     linears = [m for m in module if isinstance(m, torch.nn.Linear)]
     if [(m.in_features, m.out_features) for m in linears] != [(la.nin, la.nout) for la in model.layers]:
         raise ValueError("adam_to_torch: the module is not the model's shape (make it with "
                          "nn.to_torch(model))")
+    for layer, linear in zip(model.layers, linears):
+        weights = torch.tensor([[w.data for w in n.w] for n in layer.neurons], dtype=linear.weight.dtype)
+        if not torch.equal(linear.weight.detach().cpu(), weights):
+            raise ValueError("adam_to_torch: the module's weights are not the model's (make it with "
+                             "nn.to_torch(model), before any step)")
     result = torch.optim.Adam(module.parameters(), lr=optimizer.lr, betas=optimizer.betas,
                               eps=optimizer.eps, weight_decay=optimizer.weight_decay)
     if optimizer.steps == 0:

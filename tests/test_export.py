@@ -56,4 +56,9 @@ def test_bad_export_input_is_one_line_and_status_2(model_file, tmp_path, capsys)
         assert says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert main(["export", str(tmp_path / "none.json"), "--to", "torch", "-o", str(tmp_path / "x.pt")]) == 2
     assert "cannot read" in capsys.readouterr().err
+    (tmp_path / "folder.pt").mkdir()
+    for where in (tmp_path / "folder.pt", path / "x.pt"):  # a folder in the way; a file as a folder
+        assert main(["export", str(path), "--to", "torch", "-o", str(where)]) == 2
+        err = capsys.readouterr().err
+        assert "cannot write" in err and len(err.strip().splitlines()) == 1
     assert path.read_bytes() == before  # the model file is never written over

@@ -18,6 +18,21 @@ from engine.stepper import Stepper  # noqa: E402
 INPUTS = [[0.5, -1.0, 2.0, 0.1], [-0.3, 0.8, 0.0, 1.7], [2.5, 2.5, -2.5, 0.0]]
 
 
+class Doubled(torch.nn.Linear):
+    """A Linear whose forward is not Linear's: from_torch must not read it as one."""
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        return 2 * super().forward(x)
+
+
+TIED = torch.nn.Linear(4, 4)
+
+
+def hooked(module):  # type: ignore[no-untyped-def]
+    module.register_forward_hook(lambda m, args, out: out * 0)
+    return module
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 def test_to_torch_gives_valuegrads_outputs_and_gradients(activation: str) -> None:
     model = nn.MLP(4, [8, 6, 3], activation=activation, rng=1)
@@ -72,6 +87,9 @@ def test_an_imported_model_is_stepped_with_the_gradients_torch_gives() -> None:
     (lambda: [torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4), torch.nn.Tanh(),
               torch.nn.Linear(4, 1)], "different activations (relu, tanh)"),
     (lambda: [torch.nn.Linear(3, 4), torch.nn.Linear(5, 1)], "4 outputs feed 5 inputs"),
+    (lambda: [Doubled(3, 4)], "module 0 of the Sequential is Doubled, which"),
+    (lambda: [TIED, torch.nn.Tanh(), TIED], "module 2 of the Sequential is a Linear used twice"),
+    (lambda: [hooked(torch.nn.Linear(3, 4))], "module 0 of the Sequential (Linear) has forward hooks"),
 ])
 def test_from_torch_names_what_it_cannot_express(modules, says: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=re.escape(says)):
@@ -143,3 +161,24 @@ def test_training_goes_on_in_pytorch_from_the_exported_adam_state_step_for_step(
         assert loss.item() == pytest.approx(ours, rel=1e-12)
     with pytest.raises(ValueError, match="must step model.parameters"):
         nn.adam_to_torch(nn.Adam(model.parameters()[::-1]), model, seq)
+
+
+def test_wrong_arguments_to_the_bridge_are_named() -> None:
+    model = nn.MLP(2, [3, 1], rng=0)
+    with pytest.raises(ValueError, match="dtype must be a real floating-point torch dtype"):
+        nn.to_torch(model, dtype=torch.int64)
+    with pytest.raises(ValueError, match="dtype must be a real floating-point torch dtype"):
+        engine.trace(lambda x: model(x), [0.0, 0.0], params=model).to_torch(dtype=torch.complex128)
+    with pytest.raises(TypeError, match="adam_to_torch takes an nn.Adam"):
+        nn.adam_to_torch(nn.SGD(model.parameters(), lr=0.1), model, nn.to_torch(model))
+    other = nn.MLP(2, [3, 1], rng=1)  # the same shape, other weights
+    with pytest.raises(ValueError, match="the module's weights are not the model's"):
+        nn.adam_to_torch(nn.Adam(model.parameters()), model, nn.to_torch(other))
+
+
+def test_parameter_labels_torch_uses_get_their_own_names() -> None:
+    training, forward, hidden = Value(0.5, "training"), Value(-1.0, "forward"), Value(2.0, "_x")
+    program = engine.trace(lambda x: training * x + forward * x * hidden, 1.5)
+    module = program.to_torch()
+    assert [n for n, _ in module.named_parameters()] == ["training_p", "forward_p", "p_x"]
+    assert module(torch.tensor([[1.5]], dtype=torch.float64)).item() == 0.5 * 1.5 + -1.0 * 1.5 * 2.0
