@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> str:
         with warnings.catch_warnings():  # the TorchScript exporter is deprecated, not broken
             warnings.simplefilter("ignore")
             example = (torch.zeros(1, model.nin, dtype=torch.float64),)
-            torch.onnx.export(seq, example, buffer, dynamo=False,  # type: ignore[arg-type]
+            torch.onnx.export(seq, example, buffer, dynamo=False,  # type: ignore[arg-type, unused-ignore]
                               input_names=["x"], output_names=["y"],
                               dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
     try:
