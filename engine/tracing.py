@@ -208,7 +208,8 @@ def _build(name: str, input_leaves: list[Value], outputs: list[Value], recording
     # Slots: inputs, parameters, instructions, then constants (written inline, as numbers).
     named = [*input_leaves, *leaves]
     ops = [n for n in order if n.op is not None]
-    numbers_ = [n for n in order if n.op is None and n not in set(named)]  # operands, or leaves not in params
+    named_set = set(named)  # (once: rebuilt per node, it made tracing quadratic in the program's size)
+    numbers_ = [n for n in order if n.op is None and n not in named_set]  # operands, or leaves not in params
     slot = {node: k for k, node in enumerate([*named, *ops, *numbers_])}
     example = [node.data for node in [*named, *ops, *numbers_]]
     constants = {slot[n]: n.data for n in numbers_}
