@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import random
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,9 @@ from engine import Value
 from engine.draw import draw
 from engine.stepper import Stepper
 from nn import micrograd as mg
+
+sys.path.insert(0, str(Path(__file__).parent / "learner"))
+from engines import make  # noqa: E402
 
 
 def lecture_neuron() -> tuple[Value, dict[str, Value]]:
@@ -139,39 +144,8 @@ def test_random_seed_fixes_nn_mlps_weights_too() -> None:
     assert first == again and first != other
 
 
-class LearnerValue:
-    """A learner's micrograd-style Value, typed as in the lecture, with ``=`` for ``+=`` in add."""
-
-    def __init__(self, data: float, _children: tuple = (), _op: str = "", label: str = "") -> None:
-        self.data = data
-        self.grad = 0.0
-        self._backward = lambda: None
-        self._prev = set(_children)
-        self._op = _op
-        self.label = label
-
-    def __add__(self, other: LearnerValue) -> LearnerValue:
-        out = LearnerValue(self.data + other.data, (self, other), "+")
-
-        def _backward() -> None:
-            self.grad = 1.0 * out.grad  # the lecture's bug
-            other.grad = 1.0 * out.grad
-
-        out._backward = _backward
-        return out
-
-    def __mul__(self, other: LearnerValue) -> LearnerValue:
-        out = LearnerValue(self.data * other.data, (self, other), "*")
-
-        def _backward() -> None:
-            self.grad += other.data * out.grad
-            other.grad += self.data * out.grad
-
-        out._backward = _backward
-        return out
-
-
 def test_a_learners_own_class_is_drawn_and_stepped_with_its_own_backward() -> None:
+    LearnerValue = make("assign")  # the lecture's Value, with its = for += in __add__
     a, b = LearnerValue(2.0, label="a"), LearnerValue(-3.0, label="b")
     ab = a * b
     ab.label = "ab"
