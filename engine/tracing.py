@@ -66,6 +66,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from engine.gc_pause import gc_paused
 from engine.grad_mode import TracingError, recording
 from engine.program import Guard, GuardFailed, Instruction, Program
 from engine.value import Value, topological_order
@@ -171,9 +172,11 @@ def trace(fn: Callable[..., Any], *example_args: Any, params: Any = None,
     placeholders = [_placeholders(x, n, input_leaves) for x, n in zip(example_args, arg_names)]
 
     recorder = _Recorder()
-    with recording(recorder):
-        outputs = _outputs(fn(*placeholders))
-    return _build(str(name or getattr(fn, "__name__", "program")), input_leaves, outputs, recorder, params)
+    with gc_paused():  # (speed: see engine.gc_pause)
+        with recording(recorder):
+            outputs = _outputs(fn(*placeholders))
+        return _build(str(name or getattr(fn, "__name__", "program")), input_leaves, outputs, recorder,
+                      params)
 
 
 class _Recorder:
@@ -189,14 +192,7 @@ def _build(name: str, input_leaves: list[Value], outputs: list[Value], recording
            params: Any) -> Program:
     roots = outputs + [x for relation, a, b, _ in recording.comparisons for x in (a, b)
                        if isinstance(x, Value)]
-    order: list[Value] = []
-    seen: set[Value] = set()
-    for root in roots:
-        if root not in seen:
-            for node in topological_order(root):
-                if node not in seen:
-                    seen.add(node)
-                    order.append(node)
+    order = topological_order(*roots)  # one walk for every output, not one per output
     inputs = set(input_leaves)
     if params is None:
         leaves = [n for n in order if n.op is None and n not in inputs and n not in recording.constants]

@@ -242,27 +242,27 @@ def _binary(op: ops.Op, a: Operand, b: Operand) -> Value:
     return _node(op, op.forward(a.data, b.data), a, b)
 
 
-# --------------------------------------------------------------------------------------------
-# The backward pass: topological order, then each node's local step of the chain rule
-# --------------------------------------------------------------------------------------------
+# ---- The backward pass: topological order, then each node's local step of the chain rule ----
 
 
-def topological_order(root: Value) -> list[Value]:
-    """Every node ``root`` depends on, once each, parents before children (``root`` last): a
-    depth-first search with a stack, not recursion, so that a chain of a million nodes works."""
+def topological_order(*roots: Value) -> list[Value]:
+    """Every node the ``roots`` depend on, once each, parents before children: one depth-first
+    search for all roots, with a stack, not recursion (a chain of a million nodes works)."""
     order: list[Value] = []
-    visited = {root}
-    stack: list[tuple[Value, Iterator[Value]]] = [(root, iter(root.parents))]
-    while stack:
-        node, unvisited_parents = stack[-1]
-        for parent in unvisited_parents:
-            if parent not in visited:
-                visited.add(parent)
-                stack.append((parent, iter(parent.parents)))
-                break  # descend first; come back to this node's remaining parents later
-        else:  # all parents are placed: the node can follow them
-            stack.pop()
-            order.append(node)
+    visited: set[Value] = set()
+    for root in (r for r in roots if r not in visited):
+        visited.add(root)
+        stack: list[tuple[Value, Iterator[Value]]] = [(root, iter(root.parents))]
+        while stack:
+            node, unvisited_parents = stack[-1]
+            for parent in unvisited_parents:
+                if parent not in visited:
+                    visited.add(parent)
+                    stack.append((parent, iter(parent.parents)))
+                    break  # descend first; come back to this node's remaining parents later
+            else:  # all parents are placed: the node can follow them
+                stack.pop()
+                order.append(node)
     return order
 
 
