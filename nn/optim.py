@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine import Value
@@ -29,8 +29,27 @@ def _check_hyper(name: str, value: float, low: float = 0.0, high: float = math.i
     return float(value)
 
 
+def _check_eps(eps: float) -> float:
+    eps = _check_hyper("eps", eps)
+    if eps == 0.0:
+        raise ValueError("eps must be > 0 (with eps = 0, a parameter whose gradient is 0 would be "
+                         "divided 0 by 0), got 0")
+    return eps
+
+
 class Optimizer:
-    """Base class: holds the parameters and the learning rate ``lr`` (changeable between steps)."""
+    """Base class: holds the parameters, the learning rate ``lr`` (changeable between steps),
+    the number of steps taken, and one buffer per entry of :attr:`buffer_names` (a number per
+    parameter: a list of floats, or a numpy array while :meth:`step_vector` is used).
+
+    A subclass writes its update once, in :meth:`update`, with ``+ - * /`` and the ``sqrt``
+    it is given, so the same code steps one float (:meth:`step`, on the parameters' Values) or
+    a whole numpy vector of parameters (:meth:`step_vector`, compiled training). Both give
+    the same numbers bit for bit: numpy's float64 arithmetic and ``sqrt`` are IEEE-754's
+    correctly rounded operations, as Python's are.
+    """
+
+    buffer_names: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Value], lr: float) -> None:
         self.params = list(params)
@@ -39,27 +58,62 @@ class Optimizer:
         for p in self.params:
             if not isinstance(p, Value):
                 raise TypeError(f"optimizer parameters must be Values, got {type(p).__name__}")
+        seen: set[int] = set()
+        for k, p in enumerate(self.params):
+            if id(p) in seen:  # it would be stepped twice per step
+                raise ValueError(f"parameter {k} ({p!r}) is listed twice; an optimizer steps each "
+                                 f"parameter once")
+            seen.add(id(p))
         self.lr = _check_hyper("lr", lr)
         self.steps = 0
+        self.buffers: dict[str, Any] = {name: [0.0] * len(self.params) for name in self.buffer_names}
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to ``0.0``."""
         for p in self.params:
             p.grad = 0.0
 
-    def _gradient(self, p: Value, weight_decay: float) -> float:
-        g = p.grad
-        if isinstance(g, Value):  # a gradient recorded with create_graph=True
-            g = g.data
-        return g + weight_decay * p.data if weight_decay else g
+    def update(self, p: Any, g: Any, buffers: list[Any], sqrt: Callable[[Any], Any]) -> tuple[Any, list[Any]]:
+        """One step of the update rule for parameter value(s) ``p`` with gradient(s) ``g`` and
+        this parameter's ``buffers`` (in the order of :attr:`buffer_names`): returns the new
+        ``p`` and the new buffers. ``p``, ``g`` and the buffers are all floats, or all numpy
+        arrays of the same shape."""
+        raise NotImplementedError
 
     def step(self) -> None:
-        """Update every parameter once from its current gradient."""
-        raise NotImplementedError
+        """Update every parameter once from its current gradient (``p.data`` in place)."""
+        buffers = [self._as_list(name) for name in self.buffer_names]
+        for i, p in enumerate(self.params):
+            g = p.grad.data if isinstance(p.grad, Value) else p.grad  # a create_graph gradient
+            p.data, new = self.update(p.data, g, [b[i] for b in buffers], math.sqrt)
+            for b, x in zip(buffers, new):
+                b[i] = x
+        self.steps += 1
+
+    def step_vector(self, theta: Any, grad: Any) -> Any:
+        """The same step as :meth:`step` on a numpy vector: ``theta[i]`` and ``grad[i]`` are
+        the value and the gradient of ``self.params[i]``. Returns the new vector; the buffers
+        are kept as numpy arrays until :meth:`step` or :meth:`state_dict` needs lists. The
+        parameters' Values are not touched (compiled training writes them back itself)."""
+        import numpy as np
+
+        buffers = [self.buffers[name] for name in self.buffer_names]
+        buffers = [b if isinstance(b, np.ndarray) else np.array(b, dtype=float) for b in buffers]
+        theta, new = self.update(theta, grad, buffers, np.sqrt)
+        self.buffers = dict(zip(self.buffer_names, new))
+        self.steps += 1
+        return theta
+
+    def _as_list(self, name: str) -> list[float]:
+        buffer = self.buffers[name]
+        if not isinstance(buffer, list):  # a numpy array left by step_vector
+            buffer = self.buffers[name] = buffer.tolist()
+        return buffer
 
     def state_dict(self) -> dict[str, Any]:
         """The optimizer's state as plain JSON-serialisable data (for resuming training)."""
-        return {"lr": self.lr, "steps": self.steps}
+        buffers = {name: list(self._as_list(name)) for name in self.buffer_names}
+        return {"lr": self.lr, "steps": self.steps, **buffers}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`: the hyperparameters (as ``torch.optim`` restores its
@@ -67,6 +121,8 @@ class Optimizer:
         not fit."""
         self.lr = _check_hyper("lr", state["lr"])
         self.steps = int(state["steps"])
+        for name in self.buffer_names:
+            self.buffers[name] = self._restore_buffer(state, name)
 
     def _restore_buffer(self, state: dict[str, Any], key: str) -> list[float]:
         buffer = [float(x) for x in state[key]]
@@ -92,35 +148,35 @@ class SGD(Optimizer):
         weight_decay: L2 penalty coefficient (>= 0).
 
     Raises:
-        ValueError: an empty parameter list or a hyperparameter out of range.
+        ValueError: an empty parameter list, a parameter listed twice, or a hyperparameter
+            out of range.
         TypeError: a parameter that is not a Value.
     """
+
+    buffer_names = ("momentum_buffer",)
 
     def __init__(self, params: Iterable[Value], lr: float, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         self.momentum = _check_hyper("momentum", momentum, 0.0, 1.0, high_open=True)
         self.weight_decay = _check_hyper("weight_decay", weight_decay)
-        self.buffers: list[float] = [0.0] * len(self.params)
 
-    def step(self) -> None:
-        for i, p in enumerate(self.params):
-            g = self._gradient(p, self.weight_decay)
-            if self.momentum:
-                g = g if self.steps == 0 else self.momentum * self.buffers[i] + g
-                self.buffers[i] = g
-            p.data -= self.lr * g
-        self.steps += 1
+    def update(self, p: Any, g: Any, buffers: list[Any], sqrt: Callable[[Any], Any]) -> tuple[Any, list[Any]]:
+        (b,) = buffers
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            b = g if self.steps == 0 else self.momentum * b + g
+            g = b
+        return p - self.lr * g, [b]
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "momentum": self.momentum, "weight_decay": self.weight_decay,
-                "momentum_buffer": list(self.buffers)}
+        return {**super().state_dict(), "momentum": self.momentum, "weight_decay": self.weight_decay}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.momentum = _check_hyper("momentum", state["momentum"], 0.0, 1.0, high_open=True)
         self.weight_decay = _check_hyper("weight_decay", state["weight_decay"])
-        self.buffers = self._restore_buffer(state, "momentum_buffer")
 
 
 class Adam(Optimizer):
@@ -134,13 +190,17 @@ class Adam(Optimizer):
 
     Args:
         params: the parameters. lr: learning rate (default 1e-3).
-        betas: (β₁, β₂), each in [0, 1). eps: added to the denominator (> 0).
+        betas: (β₁, β₂), each in [0, 1). eps: added to the denominator (> 0: with 0, a zero
+            gradient would divide 0 by 0).
         weight_decay: L2 penalty coefficient (>= 0), added to the gradient (not AdamW).
 
     Raises:
-        ValueError: an empty parameter list or a hyperparameter out of range.
+        ValueError: an empty parameter list, a parameter listed twice, or a hyperparameter
+            out of range.
         TypeError: a parameter that is not a Value.
     """
+
+    buffer_names = ("m", "v")
 
     def __init__(self, params: Iterable[Value], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -150,35 +210,39 @@ class Adam(Optimizer):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (_check_hyper("beta1", betas[0], 0.0, 1.0, high_open=True),
                       _check_hyper("beta2", betas[1], 0.0, 1.0, high_open=True))
-        self.eps = _check_hyper("eps", eps)
+        self.eps = _check_eps(eps)
         self.weight_decay = _check_hyper("weight_decay", weight_decay)
-        self.m: list[float] = [0.0] * len(self.params)
-        self.v: list[float] = [0.0] * len(self.params)
 
-    def step(self) -> None:
+    def update(self, p: Any, g: Any, buffers: list[Any], sqrt: Callable[[Any], Any]) -> tuple[Any, list[Any]]:
+        m, v = buffers
         beta1, beta2 = self.betas
         t = self.steps + 1
-        correction1 = 1.0 - beta1**t
-        correction2 = 1.0 - beta2**t
-        for i, p in enumerate(self.params):
-            g = self._gradient(p, self.weight_decay)
-            self.m[i] = beta1 * self.m[i] + (1.0 - beta1) * g
-            self.v[i] = beta2 * self.v[i] + (1.0 - beta2) * g * g
-            m_hat = self.m[i] / correction1
-            v_hat = self.v[i] / correction2
-            p.data -= self.lr * m_hat / (math.sqrt(v_hat) + self.eps)
-        self.steps = t
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        m = beta1 * m + (1.0 - beta1) * g
+        v = beta2 * v + (1.0 - beta2) * g * g
+        m_hat = m / (1.0 - beta1**t)
+        v_hat = v / (1.0 - beta2**t)
+        return p - self.lr * m_hat / (sqrt(v_hat) + self.eps), [m, v]
+
+    @property
+    def m(self) -> Any:
+        """The first-moment estimate of each parameter (a list, or a numpy array)."""
+        return self.buffers["m"]
+
+    @property
+    def v(self) -> Any:
+        """The second-moment estimate of each parameter (a list, or a numpy array)."""
+        return self.buffers["v"]
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "betas": list(self.betas), "eps": self.eps,
-                "weight_decay": self.weight_decay, "m": list(self.m), "v": list(self.v)}
+                "weight_decay": self.weight_decay}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         beta1, beta2 = state["betas"]
         self.betas = (_check_hyper("beta1", beta1, 0.0, 1.0, high_open=True),
                       _check_hyper("beta2", beta2, 0.0, 1.0, high_open=True))
-        self.eps = _check_hyper("eps", state["eps"])
+        self.eps = _check_eps(state["eps"])
         self.weight_decay = _check_hyper("weight_decay", state["weight_decay"])
-        self.m = self._restore_buffer(state, "m")
-        self.v = self._restore_buffer(state, "v")

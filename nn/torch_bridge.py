@@ -175,6 +175,7 @@ def adam_to_torch(optimizer: Adam, model: MLP, module: Any) -> Any:
                               eps=optimizer.eps, weight_decay=optimizer.weight_decay)
     if optimizer.steps == 0:
         return result
+    state = optimizer.state_dict()  # the moments as lists (compiled training leaves numpy arrays)
     offset = 0
     for layer, linear in zip(model.layers, linears):
         width = layer.nin + 1  # each neuron's weights, then its bias, in model.parameters()
@@ -184,7 +185,7 @@ def adam_to_torch(optimizer: Adam, model: MLP, module: Any) -> Any:
             exp_avg, exp_avg_sq = (
                 torch.tensor([buffer[start:start + width][column] for start in starts], dtype=param.dtype,
                              device=param.device)
-                for buffer in (optimizer.m, optimizer.v))
+                for buffer in (state["m"], state["v"]))
             result.state[param] = {"step": torch.tensor(float(optimizer.steps)), "exp_avg": exp_avg,
                                    "exp_avg_sq": exp_avg_sq}
         offset += layer.nout * width

@@ -161,6 +161,8 @@ def test_optimizer_state_round_trip() -> None:
     lambda: SGD([], lr=0.1), lambda: SGD([Value(1.0)], lr=-1.0), lambda: SGD([Value(1.0)], lr=math.nan),
     lambda: SGD([Value(1.0)], lr=0.1, momentum=1.0), lambda: Adam([Value(1.0)], betas=(0.9, 1.0)),
     lambda: Adam([Value(1.0)], eps=-1.0),
+    lambda: Adam([Value(1.0)], eps=0.0),  # a zero gradient would divide 0 by 0
+    lambda: (lambda p: SGD([p, Value(2.0), p], lr=0.1))(Value(1.0)),  # p would be stepped twice
 ])
 def test_bad_hyperparameters_are_rejected(make: object) -> None:
     with pytest.raises(ValueError):
@@ -205,3 +207,33 @@ def test_optimizer_state_restores_the_hyperparameters() -> None:
     sgd = SGD([Value(1.0)], lr=1.0)
     sgd.load_state_dict(SGD([p], lr=0.3, momentum=0.5, weight_decay=0.1).state_dict())
     assert (sgd.lr, sgd.momentum, sgd.weight_decay) == (0.3, 0.5, 0.1)
+
+
+@given(points=st.lists(st.tuples(*[st.floats(-10, 10, allow_subnormal=False)] * 3), min_size=1, max_size=6),
+       which=st.sampled_from(["sgd", "momentum", "adam", "adam_wd"]))
+@example(points=[(1.0, 0.0, 0.0)], which="adam")  # a zero gradient: m = v = 0, the step is 0
+@settings(max_examples=50, deadline=None)
+def test_one_update_rule_steps_values_and_numpy_vectors_bit_for_bit(points: list[tuple[float, float, float]],
+                                                                    which: str) -> None:
+    """The update is written once (``Optimizer.update``): two steps on Values (floats, math.sqrt)
+    and on one numpy vector (np.sqrt) give the same bits, as IEEE-754's + - * / and sqrt are
+    correctly rounded in both."""
+    np = pytest.importorskip("numpy")
+
+    def make(params: list[Value]) -> SGD | Adam:
+        return {"sgd": lambda: SGD(params, lr=0.1, weight_decay=0.01),
+                "momentum": lambda: SGD(params, lr=0.1, momentum=0.9),
+                "adam": lambda: Adam(params, lr=0.01),
+                "adam_wd": lambda: Adam(params, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1)}[which]()
+
+    values = [Value(p) for p, _, _ in points]
+    eager = make(values)
+    vector = make([Value(p) for p, _, _ in points])
+    theta = np.array([p for p, _, _ in points])
+    for k in (1, 2):  # two steps: the second reads the buffers the first wrote
+        for v, point in zip(values, points):
+            v.grad = point[k]
+        eager.step()
+        theta = vector.step_vector(theta, np.array([point[k] for point in points]))
+    assert theta.tolist() == [v.data for v in values]
+    assert vector.state_dict() == eager.state_dict()
