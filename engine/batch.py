@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine import replay
@@ -45,7 +45,9 @@ from engine.codegen import (
     operands,
     slot_name,
 )
-from engine.ops import HELPERS, Op
+from engine.gc_pause import gc_paused
+from engine.layers import LoweredLayer, find_layers, strided_slice
+from engine.ops import HELPERS
 
 
 def numpy_ops_required() -> Any:
@@ -74,19 +76,6 @@ class BatchReplay:
     param_grads: Any
 
 
-@dataclass
-class LoweredLayer:
-    """Neurons sharing their inputs, lowered to one matrix product (see the module docstring)."""
-
-    number: int
-    inputs: tuple[int, ...]  # the shared input slots, in order
-    sums: list[int]  # each neuron's sum slot
-    weights: list[list[int]]  # per neuron, the parameter index of each input's weight
-    biases: list[int] | None  # per neuron, the parameter index of its bias
-    activation: Op | None = None
-    outputs: list[int] = field(default_factory=list)  # the activation's slots, else the sums
-
-
 class Lowering:
     """The batched code of one program: which slots are varying, which instructions form
     layers, and the generated function ``batch(X, theta, seeds, N)``."""
@@ -113,7 +102,7 @@ class Lowering:
             self.uses[g.lhs] += 1
             if isinstance(g.rhs, int):
                 self.uses[g.rhs] += 1
-        self.layers = self._find_layers()
+        self.layers = find_layers(program, self.by_slot, self.uses, self.varying)
         self.run: Any = None  # the compiled function, set by run_batch
         self.arrays: dict[str, Any] = {}  # index arrays the code names (filled as it is written)
         self.absorbed: set[int] = set()  # slots computed inside a layer
@@ -134,63 +123,6 @@ class Lowering:
         self.column_read = {a for i in ordinary for a in i.args} | set(program.outputs) \
             | {g.lhs for g in program.guards} | {g.rhs for g in program.guards if isinstance(g.rhs, int)} \
             | {s for layer in self.layers if self._input_kind(layer) == "stack" for s in layer.inputs}
-
-    # --------------------------------------------------------------------------------------
-    # Finding layers
-
-    def _neuron(self, instruction: Any) -> tuple[tuple[int, ...], list[int], int | None] | None:
-        """``(inputs, weight indices, bias index)`` if the instruction is a neuron's sum."""
-        p, n_in = self.p, self.n_in
-        if instruction.op.name != "sum":
-            return None
-        inputs, weights, bias = [], [], None
-        for a in instruction.args:
-            mul = self.by_slot.get(a)
-            if mul is not None and mul.op.name == "mul" and self.uses[a] == 1:
-                u, v = mul.args
-                if p.kind(u) == "param" and self.varying[v]:
-                    weights.append(u - n_in)
-                    inputs.append(v)
-                    continue
-                if p.kind(v) == "param" and self.varying[u]:
-                    weights.append(v - n_in)
-                    inputs.append(u)
-                    continue
-            if p.kind(a) == "param" and bias is None:
-                bias = a - n_in
-                continue
-            return None
-        return (tuple(inputs), weights, bias) if inputs else None
-
-    def _find_layers(self) -> list[LoweredLayer]:
-        groups: dict[tuple[tuple[int, ...], bool], LoweredLayer] = {}
-        for i in self.p.instructions:
-            neuron = self._neuron(i)
-            if neuron is None:
-                continue
-            inputs, weights, bias = neuron
-            key = (inputs, bias is not None)
-            layer = groups.get(key)
-            if layer is None:
-                biases: list[int] | None = [] if bias is not None else None
-                layer = groups[key] = LoweredLayer(len(groups), inputs, [], [], biases)
-            layer.sums.append(i.slot)
-            layer.weights.append(weights)
-            if layer.biases is not None and bias is not None:
-                layer.biases.append(bias)
-        consumers: dict[int, list[Any]] = {}
-        for i in self.p.instructions:
-            for a in i.args:
-                consumers.setdefault(a, []).append(i)
-        for layer in groups.values():
-            layer.outputs = list(layer.sums)
-            after = [consumers.get(s, []) for s in layer.sums]
-            if all(len(c) == 1 and self.uses[s] == 1 for c, s in zip(after, layer.sums)):
-                ops = {c[0].op for c in after}
-                if len(ops) == 1 and next(iter(ops)).arity == 1:
-                    layer.activation = after[0][0].op
-                    layer.outputs = [c[0].slot for c in after]
-        return list(groups.values())
 
     # --------------------------------------------------------------------------------------
     # Code
@@ -227,6 +159,17 @@ class Lowering:
                          f"fail({k}, {lhs}, {rhs}, N)")
         return lines
 
+    def at(self, layer: LoweredLayer, which: str) -> str:
+        """The index into ``theta`` (or ``G``) of a layer's weights (``which="W"``) or biases
+        (``"B"``): ``[WI0]``, a gather by an index array (the plain version), or, as a speed
+        trick, a slice when the indices are evenly spaced, as an MLP's are (each neuron's
+        weights then its bias): a view of ``theta``, with nothing copied, that ``+=`` on ``G``
+        updates in place."""
+        indices = layer.weights if which == "W" else layer.biases
+        assert indices is not None
+        view = strided_slice(indices, len(self.p.params))
+        return view if view is not None else f"[{which}I{layer.number}]"
+
     def _input_kind(self, layer: LoweredLayer) -> str:
         """Where a layer's input matrix comes from: another layer's ``"matrix"``, a
         ``"slice"`` of the batch's inputs, or a ``"stack"`` of slots."""
@@ -251,8 +194,9 @@ class Lowering:
         inputs = f"{len(layer.inputs)} input{'s' if len(layer.inputs) > 1 else ''}"
         lines = [f"    # layer {L}: {neurons} of {inputs}",
                  f"    X{L} = {self._layer_input(layer)}",
-                 f"    W{L} = theta[WI{L}]",
-                 f"    Z{L} = X{L} @ W{L}.T" + (f" + theta[BI{L}]" if layer.biases is not None else "")]
+                 f"    W{L} = theta{self.at(layer, 'W')}",
+                 f"    Z{L} = X{L} @ W{L}.T"
+                 + (f" + theta{self.at(layer, 'B')}" if layer.biases is not None else "")]
         result = f"Z{L}"
         if layer.activation is not None:
             op = layer.activation
@@ -375,13 +319,15 @@ class _BatchChainRule(ChainRule):
         else:
             lines.append(f"    GZ{L} = GA{L}")
         weights = _repeats([layer.weights[j] for j in reached])
-        add = "add_at(G, WI{L}{rows}, {term})" if weights else "G[WI{L}{rows}] += {term}"
-        lines.append("    " + add.format(L=L, rows=rows, term=f"GZ{L}.T @ X{L}"))
+        add = "add_at(G, WI{L}{rows}, {term})" if weights else "G{at} += {term}"
+        at = f"[WI{L}{rows}]" if some else lowering.at(layer, "W")
+        lines.append("    " + add.format(L=L, rows=rows, at=at, term=f"GZ{L}.T @ X{L}"))
         if layer.biases is not None:
             biases = [layer.biases[j] for j in reached]
             shared = len(set(biases)) < len(biases)
-            add = "add_at(G, BI{L}{rows}, {term})" if shared else "G[BI{L}{rows}] += {term}"
-            lines.append("    " + add.format(L=L, rows=rows, term=f"GZ{L}.sum(axis=0)"))
+            add = "add_at(G, BI{L}{rows}, {term})" if shared else "G{at} += {term}"
+            at = f"[BI{L}{rows}]" if some else lowering.at(layer, "B")
+            lines.append("    " + add.format(L=L, rows=rows, at=at, term=f"GZ{L}.sum(axis=0)"))
         if any(self.needed[x] for x in layer.inputs):
             lines.append(f"    GX{L} = GZ{L} @ W{L}{rows}")
             kind, xs = lowering._input_kind(layer), layer.inputs
@@ -422,15 +368,17 @@ def run_batch(program: Any, X: Any, params: Any, seeds: Any, input_grads: bool,
     cache = _LOWERED.setdefault(program, {})
     lowering = cache.get((input_grads, seeded))
     if lowering is None:
-        lowering = Lowering(program, input_grads, seeded, fail)
-        source = lowering.source()  # (before the namespace: writing it names index arrays)
-        namespace = lowering.namespace()
-        exec(compile(source, f"<program {program.name}: batch>", "exec"), namespace)
+        with gc_paused():  # (speed: see engine.gc_pause)
+            lowering = Lowering(program, input_grads, seeded, fail)
+            source = lowering.source()  # (before the namespace: writing it names index arrays)
+            namespace = lowering.namespace()
+            exec(compile(source, f"<program {program.name}: batch>", "exec"), namespace)
         lowering.run = namespace["batch"]
         cache[(input_grads, seeded)] = lowering
     with np.errstate(all="ignore"):
         outputs, gin, gparams = lowering.run(
             X, theta, replay.batch_seeds(np, program, lowering.varying, seeds, N), N)
-        out = np.stack([np.broadcast_to(np.asarray(o, dtype=float), (N,)) for o in outputs], axis=1) \
-            if outputs else np.zeros((N, 0))
+        out = np.empty((N, len(outputs)))
+        for k, o in enumerate(outputs):
+            out[:, k] = o  # a uniform output (a number) fills its column
     return BatchReplay(out, gin, gparams)

@@ -169,7 +169,7 @@ def real_array(np: Any, values: Any, what: str) -> Any:
         raise ValueError(f"{what} must be a rectangular array of numbers: {error}") from None
     if array.dtype.kind not in "iuf":
         raise ValueError(f"{what} must hold real numbers (int or float), got {array.dtype} values")
-    return array.astype(float)
+    return array.astype(float, copy=False)
 
 
 def batch_seeds(np: Any, program: Any, varying: list[bool], seeds: Any, N: int) -> list[Any]:
@@ -177,17 +177,20 @@ def batch_seeds(np: Any, program: Any, varying: list[bool], seeds: Any, N: int) 
     (``None`` for an output given no seed)."""
     n_out = len(program.outputs)
     if isinstance(seeds, (list, tuple)) and not any(isinstance(s, (list, tuple)) for s in seeds):
-        # one seed (a number or an (N,) array) per output, or None
-        columns = []
-        for k, x in enumerate(seeds):
-            column = real_array(np, 0.0 if x is None else x, f"seed {k}")
+        # one seed (a number or an (N,) array) per output, or None (the code reads no seed there)
+        result: list[Any] = []
+        for k, (x, slot) in enumerate(zip(seeds, program.outputs)):
+            if x is None:
+                result.append(None)
+                continue
+            column = real_array(np, x, f"seed {k}")
             if column.shape not in ((), (N,)):
                 raise ValueError(f"seed {k} must be a number or an (N,) array for N = {N}, got shape "
                                  f"{column.shape}")
-            columns.append(np.broadcast_to(column, (N,)))
-        s = np.stack(columns, axis=1) if columns else np.zeros((N, 0))
-    else:
-        s = np.ones((N, n_out)) if seeds is None else real_array(np, seeds, "seeds")
+            column = np.broadcast_to(column, (N,))
+            result.append(np.ascontiguousarray(column) if varying[slot] else float(column.sum()))
+        return result
+    s = np.ones((N, n_out)) if seeds is None else real_array(np, seeds, "seeds")
     if s.ndim == 0 or s.shape == (N,):
         s = np.broadcast_to(s.reshape(-1, 1) if s.ndim else s, (N, n_out))
     if s.shape != (N, n_out):
