@@ -167,30 +167,36 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
     total_steps = epochs * steps_per_epoch
     steps: EagerSteps | CompiledSteps = (CompiledSteps if compile else EagerSteps)(model, loss, n_classes)
     bar = _progress(range(start_epoch + 1, epochs + 1), epochs, start_epoch, progress)
-    for epoch in bar:
-        order = list(range(len(X)))
-        random.Random(seed + epoch).shuffle(order)
-        loss_sum = 0.0
-        correct = 0
-        for b in range(steps_per_epoch):
-            step = (epoch - 1) * steps_per_epoch + b
-            if lr_schedule is not None:
-                first, last = lr_schedule
-                optimizer.lr = first + (last - first) * step / max(total_steps - 1, 1)
-            idx = order[b * size:(b + 1) * size]
-            value, batch_correct = steps.step(optimizer, [X[i] for i in idx], [y[i] for i in idx],
-                                              f"epoch {epoch}, step {b + 1}")
-            loss_sum += value * len(idx)
-            correct += batch_correct
-        row = {"epoch": float(epoch), "lr": optimizer.lr, "train_loss": loss_sum / len(X),
-               "train_accuracy": correct / len(X)}
-        if X_test is not None and y_test is not None and len(X_test):
-            row["test_loss"], row["test_accuracy"] = steps.evaluate(X_test, y_test)
-        history.rows.append(row)
-        if progress:
-            _describe(bar, row, every=max(1, epochs // 10))
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history)
+    samples = steps.samples(X)
+    try:
+        for epoch in bar:
+            steps.load()  # compiled steps: the parameters into one vector, for this epoch
+            order = list(range(len(X)))
+            random.Random(seed + epoch).shuffle(order)
+            loss_sum = 0.0
+            correct = 0
+            for b in range(steps_per_epoch):
+                step = (epoch - 1) * steps_per_epoch + b
+                if lr_schedule is not None:
+                    first, last = lr_schedule
+                    optimizer.lr = first + (last - first) * step / max(total_steps - 1, 1)
+                idx = order[b * size:(b + 1) * size]
+                value, batch_correct = steps.step(optimizer, steps.batch(samples, idx), [y[i] for i in idx],
+                                                  f"epoch {epoch}, step {b + 1}")
+                loss_sum += value * len(idx)
+                correct += batch_correct
+            steps.sync()  # compiled steps: the vector back into the Values, before anyone reads them
+            row = {"epoch": float(epoch), "lr": optimizer.lr, "train_loss": loss_sum / len(X),
+                   "train_accuracy": correct / len(X)}
+            if X_test is not None and y_test is not None and len(X_test):
+                row["test_loss"], row["test_accuracy"] = steps.evaluate(X_test, y_test)
+            history.rows.append(row)
+            if progress:
+                _describe(bar, row, every=max(1, epochs // 10))
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, history)
+    finally:
+        steps.sync()  # a stopped run (diverged, interrupted) keeps its last steps in the Values
     return history
 
 
@@ -204,6 +210,20 @@ class EagerSteps:
 
     def __init__(self, model: Module, loss: str, n_classes: int) -> None:
         self.model, self.loss, self.n_classes = model, loss, n_classes
+
+    def samples(self, X: Sequence[Sequence[float]]) -> Any:
+        """The training samples in the form :meth:`batch` takes batches from (here: as given)."""
+        return X
+
+    def batch(self, X: Any, idx: list[int]) -> Any:
+        """The samples ``X[i]`` for ``i`` in ``idx``."""
+        return [X[i] for i in idx]
+
+    def load(self) -> None:
+        """Nothing to do: eager steps work on the parameters' Values themselves."""
+
+    def sync(self) -> None:
+        """Nothing to do: eager steps work on the parameters' Values themselves."""
 
     def step(self, optimizer: Optimizer, X: Sequence[Sequence[float]], y: Sequence[int],
              where: str) -> tuple[float, int]:
@@ -229,13 +249,23 @@ class CompiledSteps(EagerSteps):
     The program is one sample's :func:`~nn.losses.sample_loss` (first output) and the
     model's outputs (the rest), traced once with the model's parameters as its parameters
     and the features and the target encoding (:func:`~nn.losses.target_values`) as its
-    inputs. A step replays it over the batch with seed ``1/N`` on the loss, writes the
-    summed parameter gradients into the parameters' ``.grad`` and runs the same optimizer
-    step as eager training, so the two agree step for step up to rounding (matrix products
-    add in another order; cross-entropy is computed in the equal form of ``sample_loss``).
+    inputs. A step replays it over the batch with seed ``1/N`` on the loss, giving the
+    summed parameter gradients, and runs the optimizer's own update rule on them
+    (:meth:`~nn.optim.Optimizer.step_vector`), so the two agree step for step up to rounding
+    (matrix products add in another order; cross-entropy is computed in the equal form of
+    ``sample_loss``).
+
+    **Speed trick: the parameters live in one numpy vector while training.** The program
+    reads each layer's weight matrix straight from it, and the optimizer steps it as one
+    array. The parameters' Values (``p.data``, and ``p.grad``: the last step's gradient) are
+    written back by :meth:`sync`, which ``fit`` calls at the end of every epoch (before
+    evaluation, checkpoints and ``on_epoch_end``) and when training stops for any reason;
+    :meth:`load` reads them again at the start of every epoch, so a change made between
+    epochs is seen. The plain version is :class:`EagerSteps`: Values all the way.
 
     Raises:
         ImportError: numpy is not installed.
+        ValueError: the optimizer steps a Value that is not one of the model's parameters.
         engine.GuardFailed: the model branches on a number (a traced comparison) and a
             sample takes another branch.
     """
@@ -247,6 +277,37 @@ class CompiledSteps(EagerSteps):
         self.np = numpy_ops_required()
         self.params = model.parameters()
         self.program: Any = None
+        self.theta: Any = None  # the parameters' values while training (None: read the Values)
+        self.grad: Any = None  # the last step's parameter gradients
+        self.index: Any = None  # the optimizer's parameters' positions in theta (None: all, in order)
+        self.optimizer: Optimizer | None = None
+        self.targets = self.np.array([target_values(loss, c, n_classes) for c in
+                                      range(2 if loss in ("hinge", "bce") else n_classes)], dtype=float)
+
+    def samples(self, X: Sequence[Sequence[float]]) -> Any:
+        """``X`` as an ``(N, features)`` array, to take batches from with :meth:`batch`."""
+        rows = self.np.asarray(X, dtype=float)
+        if rows.ndim != 2:
+            raise ValueError(f"the samples must all have the same number of features (got {rows.shape})")
+        return rows
+
+    def batch(self, X: Any, idx: list[int]) -> Any:
+        return X[idx]
+
+    def load(self) -> None:
+        """Read the parameters' Values into the training vector."""
+        self.theta = self.np.array([p.data for p in self.params], dtype=float)
+
+    def sync(self) -> None:
+        """Write the training vector (and the last gradients) back into the parameters' Values,
+        which are from then on the parameters again (until the next :meth:`load`)."""
+        if self.theta is not None:
+            for p, x in zip(self.params, self.theta.tolist()):
+                p.data = x
+        if self.grad is not None:
+            for p, g in zip(self.params, self.grad.tolist()):
+                p.grad = g
+        self.theta = self.grad = None
 
     def _trace(self, n_features: int) -> Any:
         def training_step(x: list[Value], target: list[Value]) -> list[Value]:
@@ -254,35 +315,66 @@ class CompiledSteps(EagerSteps):
             return [sample_loss(self.loss, outputs, target), *outputs]
 
         return trace(training_step, [0.0] * n_features,
-                            target_values(self.loss, 0, self.n_classes), params=self.model)
+                     target_values(self.loss, 0, self.n_classes), params=self.model)
 
-    def _replay(self, X: Sequence[Sequence[float]], y: Sequence[int], train: bool) -> tuple[Any, Any]:
+    def _replay(self, X: Any, y: Sequence[int], train: bool) -> tuple[Any, Any]:
         np = self.np
+        X = self.samples(X)
         if self.program is None:
-            self.program = self._trace(len(X[0]))
-        width = len(X[0])
-        for k, x in enumerate(X):
-            if len(x) != width:
-                raise ValueError(f"sample {k} of the batch has {len(x)} features, the first has {width}")
-        rows = np.array([list(x) + target_values(self.loss, c, self.n_classes) for x, c in zip(X, y)],
-                        dtype=float)
+            self.program = self._trace(X.shape[1])
+        labels = np.asarray(y)
+        if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(self.targets):
+            bad = [c for c in y if isinstance(c, bool) or not isinstance(c, int)
+                   or not 0 <= c < len(self.targets)]
+            target_values(self.loss, bad[0] if bad else -1, self.n_classes)  # raises, saying why
+        rows = np.concatenate([X, self.targets[labels]], axis=1)
         n_out = len(self.program.outputs)
         seeds = [1.0 / len(X) if train else None] + [None] * (n_out - 1)
-        result = self.program.batch(rows, [p.data for p in self.params], seeds, input_grads=False)
+        theta = self.theta if self.theta is not None else [p.data for p in self.params]
+        result = self.program.batch(rows, theta, seeds, input_grads=False)
         return result.outputs, result.param_grads
 
     def _correct(self, outputs: Any, y: Sequence[int]) -> int:
-        return sum(predict_class(self.loss, row) == c for row, c in zip(outputs[:, 1:].tolist(), y))
+        scores = outputs[:, 1:]
+        if scores.shape[1] == 1 and self.loss in ("hinge", "bce"):
+            predicted = (scores[:, 0] > 0.0).astype(int)
+        else:
+            predicted = scores.argmax(axis=1)  # the first of equal largest, as predict_class
+        return int((predicted == self.np.asarray(y)).sum())
 
-    def step(self, optimizer: Optimizer, X: Sequence[Sequence[float]], y: Sequence[int],
-             where: str) -> tuple[float, int]:
+    def _positions(self, optimizer: Optimizer) -> Any:
+        position = {id(p): k for k, p in enumerate(self.params)}
+        missing = [p for p in optimizer.params if id(p) not in position]
+        if missing:
+            raise ValueError(f"compiled training steps the model's parameters; the optimizer also steps "
+                             f"{len(missing)} other Value(s), e.g. {missing[0]!r}")
+        index = [position[id(p)] for p in optimizer.params]
+        return None if index == list(range(len(self.params))) else self.np.array(index)
+
+    def step(self, optimizer: Optimizer, X: Any, y: Sequence[int], where: str) -> tuple[float, int]:
+        """One step; called outside ``fit`` (no :meth:`load` before it), the step reads the
+        Values and writes them back itself."""
+        alone = self.theta is None
+        if alone:
+            self.load()
+        try:
+            return self._step(optimizer, X, y, where)
+        finally:
+            if alone:
+                self.sync()
+
+    def _step(self, optimizer: Optimizer, X: Any, y: Sequence[int], where: str) -> tuple[float, int]:
+        if optimizer is not self.optimizer:
+            self.index, self.optimizer = self._positions(optimizer), optimizer
         outputs, grads = self._replay(X, y, train=True)
         value = float(outputs[:, 0].mean())
         if not math.isfinite(value):
             raise _diverged(value, where)
-        for p, g in zip(self.params, grads.tolist()):
-            p.grad = g
-        optimizer.step()
+        self.grad = grads
+        if self.index is None:
+            self.theta = optimizer.step_vector(self.theta, grads)
+        else:
+            self.theta[self.index] = optimizer.step_vector(self.theta[self.index], grads[self.index])
         return value, self._correct(outputs, y)
 
     def evaluate(self, X: Sequence[Sequence[float]], y: Sequence[int]) -> tuple[float, float]:

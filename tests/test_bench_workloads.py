@@ -148,3 +148,29 @@ def test_torch_demo_step_matches_eager() -> None:
     torch_step = torch_demo(model_weights(model), X, y)
     for k in range(3):
         assert torch_step(k) == pytest.approx(eager_step(k)[0], rel=REL), f"step {k}"
+
+
+@pytest.mark.parametrize("size", __import__("benchmarks.workload_scaling", fromlist=["SIZES"]).SIZES,
+                         ids=lambda size: size.label)
+def test_compiled_training_takes_the_eager_steps_at_every_scaling_size(size) -> None:  # type: ignore[no-untyped-def]
+    """At each size of the scaling table: two Adam steps (weight decay on) of compiled training
+    (the parameters in a numpy vector, stepped by ``Adam.step_vector``) and of eager training
+    (Values) give the same parameters, gradients and moments to 1e-9."""
+    pytest.importorskip("numpy")
+    import nn
+    from benchmarks.workload_scaling import scaling_data
+
+    X, y = scaling_data(size, 0, samples=4)
+    runs = []
+    for compile in (False, True):
+        model = nn.MLP(size.features, [size.hidden, 10], rng=1)
+        optimizer = nn.Adam(model.parameters(), lr=0.01, weight_decay=1e-3)
+        nn.train.fit(model, X, y, loss="cross_entropy", optimizer=optimizer, epochs=1, batch_size=2,
+                     n_classes=10, progress=False, compile=compile)
+        state = optimizer.state_dict()
+        runs.append([[p.data for p in model.parameters()], [p.grad for p in model.parameters()],
+                     state["m"], state["v"]])
+    assert optimizer.steps == 2
+    for eager, compiled in zip(*runs):
+        assert len(eager) == len(compiled) == model.num_parameters()
+        assert max(abs(a - b) for a, b in zip(eager, compiled)) < 1e-9

@@ -1,0 +1,110 @@
+"""The scaling workload: MLPs of about 2.4k, 10k, 34k and 100k parameters trained one epoch
+at a time, compiled (``nn.train.fit(compile=True)``) and on PyTorch float64 tensors.
+
+The two smallest read the digits (``nn.load_digits()``, 64 features, the training split of
+:mod:`benchmarks.workload_digits`); the two largest read as many samples of 256 or 784
+standardized Gaussian features, labelled by a fixed random linear teacher (the class of the
+largest of 10 random projections), so every size trains on the same number of samples per
+epoch. Cross-entropy, Adam with ``lr = 0.01``, batches of 32, ``fit``'s shuffling for both.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import engine
+import nn
+from benchmarks.workload_digits import DIGITS_BATCH, DIGITS_LR, digits_split
+from nn.losses import sample_loss, target_values
+
+
+@dataclass(frozen=True)
+class Size:
+    """One model of the scaling table: ``MLP(features, hidden + [10])``."""
+
+    features: int
+    hidden: int
+
+    @property
+    def label(self) -> str:
+        return f"MLP({self.features}, [{self.hidden}, 10])"
+
+
+SIZES = (Size(64, 32), Size(64, 128), Size(256, 128), Size(784, 128))
+"""2,410, 9,610, 34,314 and 101,770 parameters."""
+
+
+def scaling_data(size: Size, seed: int, samples: int | None = None) -> tuple[list[list[float]], list[int]]:
+    """The training samples for ``size`` (the first ``samples`` of them, default all): the
+    digits' training split for 64 features, else as many Gaussian samples labelled by a
+    random linear teacher (see the module docstring)."""
+    X_digits, _, y_digits, _ = digits_split(seed)
+    n = len(X_digits) if samples is None else samples
+    if size.features == len(X_digits[0]):
+        return X_digits[:n], y_digits[:n]
+    rng = random.Random(seed)
+    teacher = [[rng.gauss(0.0, 1.0) for _ in range(size.features)] for _ in range(10)]
+    X = [[rng.gauss(0.0, 1.0) for _ in range(size.features)] for _ in range(n)]
+    y = [max(range(10), key=lambda k: sum(w * x for w, x in zip(teacher[k], row))) for row in X]
+    return X, y
+
+
+def trace_seconds(size: Size, seed: int) -> tuple[int, float]:
+    """``(instructions, seconds)``: tracing one sample's loss and outputs of a fresh model
+    (as compiled training does) and generating and running its batched code once."""
+    model = nn.MLP(size.features, [size.hidden, 10], rng=seed)
+
+    def training_step(x: list[engine.Value], target: list[engine.Value]) -> list[engine.Value]:
+        outputs = model(x)
+        return [sample_loss("cross_entropy", outputs, target), *outputs]
+
+    t0 = time.perf_counter()
+    program = engine.trace(training_step, [0.0] * size.features, target_values("cross_entropy", 0, 10),
+                           params=model)
+    program.batch([[0.0] * size.features + target_values("cross_entropy", 0, 10)], None,
+                  [1.0] + [None] * 10, input_grads=False)
+    return len(program.instructions), time.perf_counter() - t0
+
+
+def compiled_epochs(size: Size, data: tuple[list[list[float]], list[int]], seed: int,
+                    epochs: int) -> list[float]:
+    """Seconds of each of ``1 + epochs`` epochs of compiled training (the first traces)."""
+    X, y = data
+    model = nn.MLP(size.features, [size.hidden, 10], rng=seed)
+    optimizer = nn.Adam(model.parameters(), lr=DIGITS_LR)
+    times = [time.perf_counter()]
+    nn.train.fit(model, X, y, loss="cross_entropy", optimizer=optimizer, epochs=1 + epochs,
+                 batch_size=DIGITS_BATCH, seed=seed, n_classes=10, progress=False, compile=True,
+                 on_epoch_end=lambda epoch, history: times.append(time.perf_counter()))
+    return [b - a for a, b in zip(times, times[1:])]
+
+
+def torch_epoch(size: Size, data: tuple[list[list[float]], list[int]], seed: int) -> Callable[[int], None]:
+    """One epoch of the same model on PyTorch float64 tensors (needs torch), shuffled as
+    ``fit``'s epoch ``number``."""
+    import torch  # type: ignore[import-not-found, unused-ignore]
+
+    X, y = data
+    torch.manual_seed(seed)
+    model: Any = torch.nn.Sequential(torch.nn.Linear(size.features, size.hidden, dtype=torch.float64),
+                                     torch.nn.ReLU(), torch.nn.Linear(size.hidden, 10, dtype=torch.float64))
+    optimizer = torch.optim.Adam(model.parameters(), lr=DIGITS_LR)
+    inputs = torch.tensor(X, dtype=torch.float64)
+    labels = torch.tensor(y, dtype=torch.long)
+
+    def epoch(number: int) -> None:
+        order = list(range(len(X)))
+        random.Random(seed + number).shuffle(order)  # the same shuffling as nn.train.fit
+        index = torch.tensor(order)
+        for start in range(0, len(order), DIGITS_BATCH):
+            batch = index[start:start + DIGITS_BATCH]
+            loss = torch.nn.functional.cross_entropy(model(inputs[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    return epoch
