@@ -13,16 +13,16 @@ $(STAMP): pyproject.toml
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Train on iris, on two moons, and (traced, by batched replay) on digits; everything lands in out/.
+# Train on iris, on two moons and on digits (compiled: traced, trained by batched replay); everything lands in out/.
 demo: $(STAMP)
 	$(BIN)/valuegrad train --dataset iris --hidden 16 --optimizer adam --lr 0.01 --epochs 60 --seed 0 --out out/iris
 	$(BIN)/valuegrad train --dataset moons --samples 200 --noise 0.1 --hidden 16,16 --init micrograd \
 	    --loss hinge --optimizer sgd --lr 1.0 --schedule linear --weight-decay 2e-4 \
 	    --batch-size 200 --epochs 100 --seed 0 --out out/moons
-	$(BIN)/valuegrad train --dataset digits --hidden 32 --optimizer adam --lr 0.01 --epochs 10 --seed 0 --compile --out out/digits
+	$(BIN)/valuegrad train --dataset digits --hidden 32 --optimizer adam --lr 0.01 --epochs 10 --seed 0 --out out/digits
 	$(BIN)/valuegrad draw "tanh(w*x + b)" --set w=-3 x=2 b=6.88 -o out/neuron.svg --steps out/neuron_steps.html
 	$(BIN)/valuegrad draw --model out/iris/model.json --input 5.1,3.5,1.4,0.2 --collapse neuron -o out/iris/model.svg
-	@echo "demo: models, histories and plots are in out/iris/, out/moons/ and out/digits/ (trained with --compile);"
+	@echo "demo: models, histories and plots are in out/iris/, out/moons/ and out/digits/ (trained compiled);"
 	@echo "      one neuron's graph is out/neuron.svg, its backward pass step by step out/neuron_steps.html,"
 	@echo "      the iris model's graph, a box per neuron, out/iris/model.svg"
 

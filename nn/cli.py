@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine import Value, gradcheck
+from engine import GuardFailed, TracingError, Value, gradcheck
 from engine import sum as engine_sum
 from engine.parse import ExpressionError, function_names, parse_expression
 from nn import check_engine_command, export_command
@@ -119,9 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where model.json, history.csv and the plots go")
     train.add_argument("--resume", action="store_true", help="continue from DIR/model.json up to --epochs")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--compile", action="store_true",
-                       help="trace the model and loss once and train by batched replay (numpy): the same "
-                            "steps, many times faster")
+    mode = train.add_mutually_exclusive_group()
+    mode.add_argument("--compile", dest="compile", action="store_const", const=True, default=None,
+                      help="trace the model and loss once and train by batched replay (numpy): the "
+                           "same steps, many times faster; the default where numpy is installed")
+    mode.add_argument("--eager", dest="compile", action="store_const", const=False,
+                      help="train on the step-by-step engine: every sample's graph built and "
+                           "walked backward (the default without numpy)")
     check = commands.add_parser(
         "check", help="check an expression's gradients (gradcheck)",
         description="Build an expression's graph, run backward, and check every gradient against an "
@@ -300,6 +304,30 @@ def _check_options(args: argparse.Namespace, explicit: set[str]) -> None:
         raise UsageError(f"--test-size must be between 0 and 1, got {args.test_size}")
 
 
+def _training_mode(args: argparse.Namespace, model: MLP, n_features: int, n_classes: int) -> str:
+    """Settle ``args.compile`` and say how the run trains. ``None`` (neither ``--compile`` nor
+    ``--eager``) means compiled where numpy is installed and the model and loss trace, else
+    eager with the reason. Raises ``UsageError`` when ``--compile`` cannot be done."""
+    if args.compile is False:
+        return "training eager (the step-by-step engine, --eager)"
+    try:
+        CompiledSteps(model, args.loss, n_classes).trace(n_features)
+    except ImportError as e:
+        reason = "numpy is not installed (pip install 'valuegrad[fast]' to train compiled)"
+        if args.compile:
+            raise UsageError(str(e)) from None
+    except (TracingError, GuardFailed, ValueError, TypeError, ArithmeticError) as e:
+        reason = f"the model or loss cannot be traced: {str(e).splitlines()[0]}"
+        if args.compile:
+            raise UsageError(f"--compile: {reason}") from None
+    else:
+        args.compile = True
+        return "training compiled (traced once, trained by batched replay; --eager for the step-by-step " \
+               "engine)"
+    args.compile = False
+    return f"training eager, because {reason}"
+
+
 def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     _check_options(args, explicit)
     out: Path = args.out
@@ -311,7 +339,7 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
             resume = read_model_document(checkpoint)
             saved = resume["extra"]["args"]
             for key in RUN_OPTIONS:  # (checkpoints from before --compile existed lack it)
-                setattr(args, key, saved.get(key, False) if key == "compile" else saved[key])
+                setattr(args, key, bool(saved.get(key, False)) if key == "compile" else saved[key])
             start = int(resume["extra"]["epoch"])
             history = _read_history(out / "history.csv", start)
         except (OSError, ValueError, KeyError, TypeError) as e:
@@ -357,10 +385,10 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     if start >= args.epochs:
         raise UsageError(f"the checkpoint is already at epoch {start}; ask for more --epochs")
 
-    print(f"valuegrad: {data.name}: {len(X_train)} training and {len(X_test)} test samples, "
+    how = _training_mode(args, model, data.n_features, data.n_classes)
+    print(f"valuegrad: {how}; {data.name}: {len(X_train)} training and {len(X_test)} test samples, "
           f"{data.n_features} features, {data.n_classes} classes; {model} with "
           f"{model.num_parameters()} parameters; {args.loss} loss, {args.optimizer} lr {args.lr}"
-          + ("; traced once, trained by batched replay (--compile)" if args.compile else "")
           + (f"; resuming after epoch {start}" if start else ""), flush=True)
 
     saved_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()

@@ -68,6 +68,7 @@ def test_train_writes_model_history_and_plots(tmp_path, capsys) -> None:  # type
     ["--optimizer", "adam", "--lr", "0.05", "--weight-decay", "0.01"],
     ["--optimizer", "sgd", "--momentum", "0.9", "--weight-decay", "0.01", "--schedule", "linear"],
     ["--optimizer", "adam", "--lr", "0.05", "--compile"],  # the resumed run is compiled too
+    ["--optimizer", "adam", "--lr", "0.05", "--eager"],  # ... and eager, when it was
 ])
 def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, capsys, monkeypatch,  # type: ignore[no-untyped-def]
                                                           settings) -> None:
@@ -99,6 +100,39 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, capsys, monk
     assert resumed["extra"]["optimizer"] == straight["extra"]["optimizer"]
     history = {name: (tmp_path / name / "history.csv").read_text() for name in ("straight", "resumed")}
     assert history["resumed"] == history["straight"]
+
+
+def test_train_is_compiled_by_default_says_so_first_and_eager_on_request(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    common = ["train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--no-progress"]
+    status, out, _ = run([*common, "--out", str(tmp_path / "a")], capsys)
+    assert status == 0
+    assert out.splitlines()[0].startswith("valuegrad: training compiled (traced once, trained by batched replay")
+    status, out, _ = run([*common, "--eager", "--out", str(tmp_path / "b")], capsys)
+    assert status == 0
+    assert out.splitlines()[0].startswith("valuegrad: training eager (the step-by-step engine, --eager)")
+    saved = [json.loads((tmp_path / d / "model.json").read_text())["extra"]["args"]["compile"] for d in "ab"]
+    assert saved == [True, False]  # --resume goes on the same way
+
+
+def test_train_falls_back_to_eager_with_a_reason(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    common = ["train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--no-progress"]
+
+    def untraceable(self: Any, n_features: int) -> None:
+        raise nn.cli.TracingError("float() was called on a traced Value\n(more detail)")
+
+    monkeypatch.setattr(nn.cli.CompiledSteps, "trace", untraceable)
+    status, out, _ = run([*common, "--out", str(tmp_path / "a")], capsys)
+    assert status == 0
+    assert out.splitlines()[0].startswith("valuegrad: training eager, because the model or loss cannot be "
+                                          "traced: float() was called on a traced Value; iris:")
+    status, _, err = run([*common, "--compile", "--out", str(tmp_path / "b")], capsys)
+    assert status == 2 and err.count("\n") == 1 and "--compile: the model or loss cannot be traced" in err
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "numpy", None)  # as if numpy were not installed
+    status, out, _ = run([*common, "--out", str(tmp_path / "c")], capsys)
+    assert status == 0
+    assert out.splitlines()[0].startswith("valuegrad: training eager, because numpy is not installed "
+                                          "(pip install 'valuegrad[fast]' to train compiled)")
 
 
 @pytest.mark.parametrize(("args", "message"), [
