@@ -147,6 +147,34 @@ def _absolute_gradients(root: Value) -> dict[Value, float]:
     return absolute
 
 
+def _roundings(root: Value) -> dict[Value, int]:
+    """For every node, the most roundings any term of its gradient goes through in the backward
+    pass: one product (upstream × local derivative) per edge of its path, and at each node on
+    the way the additions that accumulate its gradient (k uses: k − 1 additions, the first
+    lands on 0 exactly). A variable used 250 times has at least 249."""
+    order = topological_order(root)
+    worst = {node: 0 for node in order}  # roundings of the worst term arriving so far
+    uses = {node: 0 for node in order}
+    total: dict[Value, int] = {}
+    for node in reversed(order):  # after every node that uses it: its gradient is complete
+        total[node] = worst[node] + max(uses[node] - 1, 0)
+        for parent in node.parents:
+            uses[parent] += 1
+            worst[parent] = max(worst[parent], total[node] + 1)
+    return total
+
+
+def _rounding_bound(roundings: int, absolute: float) -> float:
+    """How far two computations of one gradient may differ by rounding alone. Each of its terms
+    (a product of local derivatives along a path) is summed after at most m = ``roundings``
+    roundings, so each computed gradient is Σ termⱼ·(1 + θⱼ) with |θⱼ| <= γ_m = m·u/(1 − m·u),
+    u = ε/2, and is within γ_m·Σ|termⱼ| = γ_m·``absolute`` of the exact one (Higham, *Accuracy
+    and Stability of Numerical Algorithms*, 2nd ed., §3.1 and §4.2: recursive summation of n
+    terms errs by at most (n − 1)·u·Σ|terms|). Two computations: 2γ_m ≈ m·ε; 16ε more for the
+    rounding of the products of local derivatives in ``absolute`` itself."""
+    return (roundings + 16) * EPS * absolute + 1e-300
+
+
 def _magnitude(root: Value, absolute: dict[Value, float]) -> float:
     """Σ over nodes of |∂root/∂node|·|node| (with the absolute gradients): how far rounding in
     the forward pass can move f."""
@@ -246,6 +274,8 @@ def _gradcheck(subject: _Subject, eps: float | None, rtol: float, atol: float, r
     engine = [leaf.grad for leaf in leaves]
     absolute_by_node = _absolute_gradients(root)
     absolute = [absolute_by_node.get(leaf, 0.0) for leaf in leaves]  # bounds each gradient's rounding
+    roundings_by_node = _roundings(root)
+    bounds = [_rounding_bound(roundings_by_node.get(leaf, 0), a) for leaf, a in zip(leaves, absolute)]
     magnitude = _magnitude(root, absolute_by_node)
 
     for i, x in enumerate(subject.x):
@@ -263,14 +293,14 @@ def _gradcheck(subject: _Subject, eps: float | None, rtol: float, atol: float, r
             floor = 16 * EPS * absolute[i]
         report.rows.append(_row(subject.names[i], x, engine[i], est, rtol, atol, floor, 1))
 
-    report.checks += _whole_pass_checks(subject, engine, absolute)
+    report.checks += _whole_pass_checks(subject, engine, bounds)
     if order == 2:
         kinked = {i for i, row in enumerate(report.rows) if row.status == "kink"}
         if any(at_kink(node, mp=mp, budget=budget) for node in topological_order(root)):
             # an op at its kink (relu(x)·relu(y) at 0): f has no second derivatives there
             kinked = set(range(len(subject.x)))
         report.rows += _second_order_rows(subject, mp, eps, rtol, atol, magnitude, kinked, budget)
-        report.checks.append(_create_graph_check(subject, engine, absolute))
+        report.checks.append(_create_graph_check(subject, engine, bounds))
     if report.failed_orders or not all(c.ok for c in report.checks):  # (not for "nothing checked")
         report.blames = blame(root, mp, failed_orders=report.failed_orders, budget=budget)
     report.graph = root
@@ -296,16 +326,18 @@ def _row(name: str, x: float, engine: float, est: Estimate, rtol: float, atol: f
     return Row(name, x, engine, est.value, error, tolerance, "ok" if error <= tolerance else "FAIL", order)
 
 
-def _whole_pass_checks(subject: _Subject, engine: list[float], absolute: list[float]) -> list[Check]:
+def _whole_pass_checks(subject: _Subject, engine: list[float], bounds: list[float]) -> list[Check]:
+    """Upstream gradient, zero upstream gradient, a second backward(). ``bounds``: per input,
+    how far rounding alone can move its gradient between two runs (:func:`_rounding_bound`)."""
     if not all(math.isfinite(g) for g in engine):
         return [Check("whole-pass checks", True, "skipped: a gradient is not finite")]
     checks = []
     root, leaves = subject.build()
     root.backward(gradient=SEED_GRADIENT)
     scaled = [leaf.grad for leaf in leaves]
-    # Scaling the seed changes the rounding of each term, by a few ε of the absolute gradient.
-    bad = [i for i, (g, s, a) in enumerate(zip(engine, scaled, absolute))
-           if abs(s - SEED_GRADIENT * g) > 16 * EPS * SEED_GRADIENT * a + 1e-300]
+    # Scaling the seed changes the rounding of each term: within the bound, scaled by the seed.
+    bad = [i for i, (g, s, b) in enumerate(zip(engine, scaled, bounds))
+           if abs(s - SEED_GRADIENT * g) > SEED_GRADIENT * b]
     checks.append(Check("upstream gradient", not bad,
                         f"backward(gradient={SEED_GRADIENT:.4f}) scales every gradient" if not bad else
                         f"backward(gradient={SEED_GRADIENT:.4f}) gives {scaled[bad[0]]!r} for "
@@ -330,13 +362,13 @@ def _whole_pass_checks(subject: _Subject, engine: list[float], absolute: list[fl
     return checks
 
 
-def _create_graph_check(subject: _Subject, engine: list[float], absolute: list[float]) -> Check:
+def _create_graph_check(subject: _Subject, engine: list[float], bounds: list[float]) -> Check:
     """The gradients that ``backward(create_graph=True)`` records must be the plain ones."""
     root, leaves = subject.build()
     root.backward(create_graph=True)
     recorded = [leaf.grad.data if isinstance(leaf.grad, Value) else float(leaf.grad) for leaf in leaves]
-    bad = [i for i, (r, g, a) in enumerate(zip(recorded, engine, absolute))
-           if math.isfinite(g) and abs(r - g) > 16 * EPS * a + 1e-300]
+    bad = [i for i, (r, g, b) in enumerate(zip(recorded, engine, bounds))
+           if math.isfinite(g) and abs(r - g) > b]
     return Check("create_graph gradients", not bad,
                  "backward(create_graph=True) records the same gradients" if not bad else
                  f"backward(create_graph=True) gives {recorded[bad[0]]!r} for {subject.names[bad[0]]}, "

@@ -246,3 +246,30 @@ def test_the_exact_reference_follows_sin_at_huge_arguments(x: float) -> None:
     assert report.rows[0].reference == pytest.approx(first, rel=1e-12, abs=0.0)
     assert report.rows[1].reference == pytest.approx(second, rel=1e-12, abs=0.0)
     assert report.ok
+
+
+def _used(x: Value, n: int) -> Value:
+    out = x
+    for _ in range(n - 1):
+        out = out + x  # x is used n times: n terms accumulate into its gradient
+    return out
+
+
+@pytest.mark.parametrize("n", [250, 5000])
+def test_the_whole_pass_tolerance_grows_with_the_terms_accumulated(n: int) -> None:
+    from engine.blame import SEED_GRADIENT
+
+    # backward(gradient=s) adds s into x.grad n times, and that sum is not s·n in floats
+    accumulated = 0.0
+    for _ in range(n):
+        accumulated += SEED_GRADIENT
+    assert accumulated != SEED_GRADIENT * n
+    report = gradcheck(lambda x: _used(x, n), [0.3])
+    assert report.rows[0].engine == float(n)  # d/dx (x + x + … + x) = n, exact in floats
+    assert [(c.name, c.ok) for c in report.checks] == [
+        ("upstream gradient", True), ("zero upstream gradient", True), ("repeatable and accumulating", True)]
+    assert report.ok
+    with planted("add", "upstream"):  # the seed ignored: n, not s·n
+        report = gradcheck(lambda x: _used(x, n), [0.3])
+    assert [c.name for c in report.checks if not c.ok] == ["upstream gradient", "zero upstream gradient"]
+    assert (report.blames[0].kind, report.blames[0].culprit) == ("upstream", "add")
