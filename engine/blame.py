@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from engine.numeric import EPS, Estimate, central_at, central_first, complex_is_nan, exact
+from engine.numeric import EPS, Budget, Estimate, central_at, central_first, complex_is_nan, exact
 from engine.ops import OPS, Op
 from engine.report import Blame
 from engine.value import Value, node_names, topological_order
@@ -34,14 +34,18 @@ def mp_reference(op: Op) -> Callable[..., Any]:
     return op.reference
 
 
-def at_kink(node: Value, distance: float = 1e-6) -> bool:
+def at_kink(node: Value, distance: float = 1e-6, mp: Any = None, budget: Budget | None = None) -> bool:
     """True when ``node``'s op is not differentiable within ``distance`` (relative) of its
     operands: relu or abs at 0, maximum or minimum at a tie. Found numerically from the op's
-    forward function (one-sided differences), so it holds for any op of the table."""
+    forward function (one-sided differences), so it holds for any op of the table. With ``mp``
+    (mpmath), from the op's mpmath definition at the node's inputs instead: float differences
+    cannot follow sin at 2**60, where a step of 1e-6·|x| spans many periods."""
     op = node.op
     if op is None:
         return False
     args = [p.data for p in node.parents]
+    if mp is not None:
+        return any(_local_reference(op, args, k, mp, budget).kink for k in range(len(args)))
     for k, a in enumerate(args):
         def along(t: float, k: int = k) -> float:
             return op.forward(*(args[:k] + [t] + args[k + 1:]))
@@ -51,7 +55,7 @@ def at_kink(node: Value, distance: float = 1e-6) -> bool:
     return False
 
 
-def _local_reference(op: Op, args: list[float], k: int, mp: Any) -> Estimate:
+def _local_reference(op: Op, args: list[float], k: int, mp: Any, budget: Budget | None = None) -> Estimate:
     """∂op/∂operand_k at ``args``, from the op's forward (or mpmath reference) alone."""
 
     def along(t: float) -> float:
@@ -60,7 +64,7 @@ def _local_reference(op: Op, args: list[float], k: int, mp: Any) -> Estimate:
     if mp is None:
         return central_first(along, args[k], EPS ** (1 / 3) * max(1.0, abs(args[k])))
     return exact(mp, complex_is_nan(mp, lambda *p: mp_reference(op)(mp, *p)), [mp.mpf(a) for a in args],
-                  tuple(int(i == k) for i in range(len(args))))
+                  tuple(int(i == k) for i in range(len(args))), budget=budget)
 
 
 def _local_ok(engine: float, est: Estimate) -> bool:
@@ -71,10 +75,11 @@ def _local_ok(engine: float, est: Estimate) -> bool:
     return abs(engine - est.value) <= 1e-6 * abs(est.value) + 4 * est.truncation + 1e-300
 
 
-def blame(root: Value, mp: Any, failed_orders: list[int]) -> list[Blame]:
+def blame(root: Value, mp: Any, failed_orders: list[int], budget: Budget | None = None) -> list[Blame]:
     """The first culprit: an op's local derivative at some node (checked for every node first,
     since the probes below run through other ops), then each op's use of the upstream
-    gradient and accumulation into parents, then second-order rules; else the backward pass."""
+    gradient and accumulation into parents, then second-order rules; else the backward pass.
+    ``mp``: mpmath for the exact reference (within ``budget``), or None for central differences."""
     names = node_names(root)
     interior = [node for node in topological_order(root) if node.op is not None]
     locals_at: dict[Value, list[float]] = {}
@@ -85,7 +90,7 @@ def blame(root: Value, mp: Any, failed_orders: list[int]) -> list[Blame]:
         local = [float(d.data if isinstance(d, Value) else d) for d in op.derivative(*args, node.data)]
         locals_at[node] = local
         for k, d in enumerate(local):
-            est = _local_reference(op, args, k, mp)
+            est = _local_reference(op, args, k, mp, budget)
             if not _local_ok(d, est):
                 where = f"input {_args(args)}" + (f", operand {k + 1}" if len(args) > 1 else "")
                 return [Blame(f"{op.name} at node {names[node]}, {where}: engine {d:.6g}, "

@@ -10,13 +10,14 @@ of floats (or of mpmath numbers) and a point, and estimates a derivative with an
   varies faster than ``h`` can follow; a kink (one-sided derivatives that differ) is reported
   as one, not averaged.
 - :func:`exact`: a derivative in ``mpmath`` at 50 digits and more (``mpmath.diff``), with
-  one-sided checks for kinks.
+  one-sided checks for kinks, within a :class:`Budget` of digits and seconds.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,27 @@ class Estimate:
     right: float = math.nan
     finite: bool = True
     rounding: float = 0.0  # the part of ``truncation`` that is rounding of the f values
+    note: str = ""  # why there is no estimate (when not ``finite``), if not a non-finite f
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How far :func:`exact` may go before it gives up: at most ``max_digits`` decimal digits,
+    and no new precision started after ``seconds`` from the budget's creation (a monotonic clock)."""
+
+    max_digits: int = 2000
+    seconds: float = 30.0
+    start: float = 0.0  # time.monotonic() when the budget was made (0: now)
+
+    def __post_init__(self) -> None:
+        if not self.start:
+            object.__setattr__(self, "start", time.monotonic())
+
+    def spent(self) -> bool:
+        return time.monotonic() - self.start >= self.seconds
+
+    def give_up(self, why: str) -> Estimate:
+        return Estimate(math.nan, math.nan, finite=False, note=f"reference could not converge {why}")
 
 
 def central_first(fn: Callable[[float], float], x: float, h: float, scale: float = 0.0) -> Estimate:
@@ -157,13 +179,17 @@ def mpmath_module() -> Any:
 
 
 def exact(mp: Any, fn: Callable[..., Any], point: list[Any], orders: tuple[int, ...],
-           hint: float | None = None) -> Estimate:
-    """A partial derivative of ``fn`` at ``point`` in mpmath (50 digits); one-sided checks for
-    first derivatives, so a kink is reported rather than averaged.
+           hint: float | None = None, budget: Budget | None = None) -> Estimate:
+    """A partial derivative of ``fn`` at ``point`` in mpmath (at ``mp.mp.dps`` digits and more);
+    one-sided checks for first derivatives, so a kink is reported rather than averaged.
 
     Each variable is differentiated along ``x + s·u`` with ``u = |x|`` (1 at 0), so the
     steps mpmath takes are relative to the point: a derivative at x = 1e-270 is resolved.
-    The same derivative at 30 more digits bounds the error."""
+    (The caller must give enough digits that such a step, ``|x|·10^-digits``, is small where f
+    varies: sin at 1e60 needs more than 60.) The digits are doubled until two results agree;
+    past ``budget.max_digits`` digits or ``budget.seconds`` the estimate is not finite and its
+    ``note`` says "reference could not converge"."""
+    budget = budget or Budget()
     scale = [abs(v) if v != 0 and k else mp.mpf(1) for v, k in zip(point, orders)]
 
     def scaled(*s: Any) -> Any:
@@ -176,6 +202,8 @@ def exact(mp: Any, fn: Callable[..., Any], point: list[Any], orders: tuple[int, 
         # (x² at x = 1e-200), the first precision may resolve nothing and say 0.
         previous, dps = None, mp.mp.dps
         while True:
+            if dps > budget.max_digits:
+                return budget.give_up(f"within {budget.max_digits} digits")
             with mp.workdps(dps):
                 d = mp.diff(scaled, zero, orders) / factor
             if isinstance(d, mp.mpc) or not mp.isfinite(d):
@@ -186,8 +214,8 @@ def exact(mp: Any, fn: Callable[..., Any], point: list[Any], orders: tuple[int, 
             # e^-600): keep doubling then.
             if converged and not (d == 0 and hint and math.isfinite(hint)):
                 break
-            if dps > 1600:
-                return Estimate(math.nan, math.nan, finite=False)
+            if budget.spent():
+                return budget.give_up(f"within the time budget of {budget.seconds:g} s")
             previous, dps = d, 2 * dps
         error = abs(d - previous)
         if sum(orders) == 1:
@@ -196,8 +224,9 @@ def exact(mp: Any, fn: Callable[..., Any], point: list[Any], orders: tuple[int, 
             def along(t: Any) -> Any:
                 return scaled(*(zero[:i] + [t] + zero[i + 1:]))
 
-            right = mp.diff(along, 0, 1, direction=1) / factor
-            left = mp.diff(along, 0, 1, direction=-1) / factor
+            with mp.workdps(dps):  # at the digits that converged (fewer may resolve only noise)
+                right = mp.diff(along, 0, 1, direction=1) / factor
+                left = mp.diff(along, 0, 1, direction=-1) / factor
             if abs(right - left) > mp.mpf(10) ** -20 * (1 + abs(d)) + 4 * error:
                 return Estimate(float(d), float(error), True, float(left), float(right))
         return Estimate(float(d), float(4 * error))

@@ -131,11 +131,12 @@ class GradcheckReport:
             if counts["kink"]:
                 parts.append(f"{counts['kink']} at a kink (not differentiable here)")
             if counts["skipped"]:
-                parts.append(f"{counts['skipped']} skipped (not finite)")
+                parts.append(f"{counts['skipped']} skipped ({self._skip_reason() or 'not finite'})")
             return "OK: " + ", ".join(parts)
         failed = [r for r in self.rows if r.status == "FAIL"]
         if not failed and all(r.status == "skipped" for r in self.rows):
-            return "NOTHING CHECKED: no reference could be computed for any derivative here"
+            return ("NOTHING CHECKED: " + (self._skip_reason()
+                                           or "no reference could be computed for any derivative here"))
         parts = []
         if failed:
             orders = " and ".join(("first", "second")[o - 1] for o in self.failed_orders)
@@ -143,6 +144,11 @@ class GradcheckReport:
         parts += [f"check failed: {c.name}" for c in self.checks if not c.ok]
         blame = f"; blame: {self.blames[0].message}" if self.blames else ""
         return "FAILED: " + "; ".join(parts) + blame
+
+    def _skip_reason(self) -> str:
+        """The exact reference's "could not converge ..." note of a skipped row, if any."""
+        return next((r.note for r in self.rows
+                     if r.status == "skipped" and r.note.startswith("reference could not converge")), "")
 
     def __str__(self) -> str:
         lines = [f"gradcheck of {self.expression} (order {self.order}, reference: {self.reference})"]

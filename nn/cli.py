@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "independent reference (engine.gradcheck). Exit status 0 when all agree, 1 when "
                     "not, 2 for bad input.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    check.add_argument("expression", help='e.g. "log(x) * sin(y)"; functions: ' + ", ".join(function_names()))
+    check.add_argument("expression", help='e.g. "log(x) * sin(y)" or "-x*y" (or after --); functions: '
+                       + ", ".join(function_names()))
     check.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", dest="assignments",
                        help="the value of each variable, e.g. --set x=2 y=1")
     check.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: also second derivatives")
@@ -144,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "with every value's data and gradient after backward().",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     what = drawing.add_mutually_exclusive_group(required=True)
-    what.add_argument("expression", nargs="?", help='e.g. "tanh(w*x + b)"')
+    what.add_argument("expression", nargs="?", help='e.g. "tanh(w*x + b)" or "-x*y" (or after --)')
     what.add_argument("--model", type=Path, metavar="PATH", help="a model.json written by valuegrad train")
     drawing.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", dest="assignments",
                          help="the value of each variable of the expression")
@@ -465,11 +466,48 @@ def _read_history(path: Path, epochs: int) -> History:
     return history
 
 
+def _expression_first(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``check`` and ``draw`` take an expression that may start with ``-`` (``"-x*y"``), which
+    argparse would take for an unknown option. The first argument of theirs that starts with
+    ``-`` (not ``--``) and is none of the command's options (nor the value of one), or the argument after
+    ``--``, is the expression: it is moved right after the command, with a leading space so that
+    argparse reads it as the positional argument it is (``main`` strips the space). So
+    ``check "-x*y" --set x=1 y=2``, ``check --set x=1 y=2 -- "-x*y"`` and ``check -- -x --set x=1``
+    all work, and options given anywhere still do."""
+    if not argv or argv[0] not in ("check", "draw"):
+        return argv
+    # (argparse keeps the commands and their options in private attributes, stable since 2.7)
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = commands.choices[argv[0]]._option_string_actions
+
+    def is_option(token: str) -> bool:
+        if token.startswith("--"):  # a long option, abbreviated or with =VALUE
+            name = token.partition("=")[0]
+            return any(option.startswith(name) for option in options if option.startswith("--"))
+        return token[:2] in options  # a short one, perhaps with its value attached (-oout.svg)
+
+    rest = list(argv[1:])
+    for i, token in enumerate(rest):
+        if token == "--" and i + 1 < len(rest):
+            del rest[i]
+            break
+        previous = options.get(rest[i - 1]) if i else None
+        is_value = previous is not None and previous.nargs is None  # of an option taking one (-o FILE)
+        if token.startswith("-") and not token.startswith("--") and not is_option(token) and not is_value:
+            break
+    else:
+        return argv
+    expression = rest.pop(i)
+    return [argv[0], " " + expression if expression.startswith("-") else expression, *rest]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad arguments, 130 interrupted)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_expression_first(parser, list(sys.argv[1:] if argv is None else argv)))
+        if isinstance(getattr(args, "expression", None), str):
+            args.expression = args.expression.lstrip()
         if args.command == "train":
             return train_command(args, _explicit(args, parser))
         if args.command == "check":

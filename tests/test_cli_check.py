@@ -48,3 +48,40 @@ def test_bad_input_is_status_2_without_a_traceback(args: list[str], message: str
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(args, capsys)
     assert status == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [
+    ["check", "-x*y", "--set", "x=1", "y=2"],
+    ["check", "--set", "x=1", "y=2", "-x*y"],
+    ["check", "--set", "x=1", "y=2", "--", "-x*y"],
+    ["check", "--", "-x*y", "--set", "x=1", "y=2"],
+    ["check", "--reference=exact", "-x*y", "--set", "x=1", "y=2"],
+])
+def test_an_expression_may_start_with_a_minus(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(args, capsys)
+    assert status == 0 and err == "" and "gradcheck of -x*y (order 1" in out
+    # ∂/∂x (−x·y) = −y = −2, ∂/∂y = −x = −1
+    rows = [line.split()[:3] for line in out.splitlines() if line.startswith("∂f/∂")]
+    assert rows == [["∂f/∂x", "1", "-2"], ["∂f/∂y", "2", "-1"]]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["check", "--bogus", "x"], "unrecognized arguments: --bogus"),
+    (["check", "--"], "required: expression"),
+    (["draw", "-o", "-x*y"], "argument -o/--output: expected one argument"),
+])
+def test_bad_usage_around_a_minus_is_one_line_and_status_2(args: list[str], message: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(args, capsys)
+    assert status == 2 and out == "" and message in err and len(err.splitlines()) == 1
+
+
+def test_draw_takes_an_expression_that_starts_with_a_minus(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    for args in (["-x*y", "--set", "x=1", "y=2", "-o"], ["--set", "x=1", "y=2", "-o"]):
+        path = tmp_path / "minus.dot"
+        extra = [] if args[0] == "-x*y" else ["--", "-x*y"]
+        status, out, _ = run(["draw", *args, str(path), *extra], capsys)
+        assert status == 0 and out == f"wrote {path}\n"
+        source = path.read_text()
+        assert "grad -2" in source or "grad -2.0" in source  # ∂(−x·y)/∂x = −y = −2
+        path.unlink()

@@ -218,3 +218,58 @@ def test_near_a_kink_a_wrong_sign_still_fails() -> None:
 def test_no_blame_when_nothing_could_be_checked() -> None:
     report = gradcheck(lambda x: x.sqrt(), [-1.0])
     assert report.summary().startswith("NOTHING CHECKED") and report.blames == []
+
+
+def test_the_exact_reference_gives_up_within_its_digits_and_time() -> None:
+    # sin at 1e300 needs 350 digits (mpmath steps x by |x|·10^-digits); 100 are not enough
+    report = gradcheck(lambda x: x.sin(), [1e300], reference="exact", max_digits=100)
+    assert report.rows[0].status == "skipped" and not report.ok
+    assert report.rows[0].note == "reference could not converge within 100 digits"
+    assert report.summary() == "NOTHING CHECKED: reference could not converge within 100 digits"
+    # convergence needs two precisions that agree; a budget this small allows only one
+    report = gradcheck(lambda x: x.sin(), [0.5], reference="exact", time_budget=1e-9)
+    assert report.rows[0].note == "reference could not converge within the time budget of 1e-09 s"
+    with pytest.raises(ValueError, match="max_digits must be"):
+        gradcheck(lambda x: x, [1.0], reference="exact", max_digits=0)
+    with pytest.raises(ValueError, match="time_budget must be"):
+        gradcheck(lambda x: x, [1.0], reference="exact", time_budget=-1.0)
+
+
+@pytest.mark.parametrize("x", [1e22, 2.0**60, 1e40, 1e60, 1e200, 1e300])
+def test_the_exact_reference_follows_sin_at_huge_arguments(x: float) -> None:
+    mpmath = pytest.importorskip("mpmath")
+    report = gradcheck(lambda v: v.sin(), [x], reference="exact", order=2)
+    # d/dx sin x = cos x, d²/dx² = −sin x, in mpmath at the float x (exact as an mpf)
+    with mpmath.workdps(400):
+        first, second = float(mpmath.cos(mpmath.mpf(x))), float(-mpmath.sin(mpmath.mpf(x)))
+    assert [(r.status, r.engine) for r in report.rows] == [("ok", first), ("ok", second)]
+    assert report.rows[0].reference == pytest.approx(first, rel=1e-12, abs=0.0)
+    assert report.rows[1].reference == pytest.approx(second, rel=1e-12, abs=0.0)
+    assert report.ok
+
+
+def _used(x: Value, n: int) -> Value:
+    out = x
+    for _ in range(n - 1):
+        out = out + x  # x is used n times: n terms accumulate into its gradient
+    return out
+
+
+@pytest.mark.parametrize("n", [250, 5000])
+def test_the_whole_pass_tolerance_grows_with_the_terms_accumulated(n: int) -> None:
+    from engine.blame import SEED_GRADIENT
+
+    # backward(gradient=s) adds s into x.grad n times, and that sum is not s·n in floats
+    accumulated = 0.0
+    for _ in range(n):
+        accumulated += SEED_GRADIENT
+    assert accumulated != SEED_GRADIENT * n
+    report = gradcheck(lambda x: _used(x, n), [0.3])
+    assert report.rows[0].engine == float(n)  # d/dx (x + x + … + x) = n, exact in floats
+    assert [(c.name, c.ok) for c in report.checks] == [
+        ("upstream gradient", True), ("zero upstream gradient", True), ("repeatable and accumulating", True)]
+    assert report.ok
+    with planted("add", "upstream"):  # the seed ignored: n, not s·n
+        report = gradcheck(lambda x: _used(x, n), [0.3])
+    assert [c.name for c in report.checks if not c.ok] == ["upstream gradient", "zero upstream gradient"]
+    assert (report.blames[0].kind, report.blames[0].culprit) == ("upstream", "add")
