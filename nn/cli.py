@@ -265,7 +265,7 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
         if args.csv is not None:
             if not args.target:
                 raise UsageError("--csv needs --target COLUMN (the label column)")
-            data = load_csv(args.csv, target=args.target)
+            data = load_csv(args.csv, target=args.target, progress=not args.no_progress)
         elif args.target:
             raise UsageError("--target goes with --csv")
         elif args.dataset == "moons":
@@ -395,12 +395,15 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     saved_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                   if k in RUN_OPTIONS}
 
+    saved_epoch = [start]  # the epoch in the checkpoint, for the message if writing fails
+
     def save_checkpoint(epoch: int, hist: History) -> None:
         extra = {"epoch": epoch, "args": saved_args, "optimizer": optimizer.state_dict(),
                  "standardize": {"mean": scaler.mean, "std": scaler.std},
                  "feature_names": data.feature_names, "class_names": data.class_names}
         write_text_atomic(out / "history.csv", _history_csv(hist))
         model.save(checkpoint, extra=extra)
+        saved_epoch[0] = epoch
 
     # The linear schedule spans --epochs: resuming an interrupted run with the same --epochs
     # continues it exactly; resuming with more stretches the rest of the schedule.
@@ -421,6 +424,9 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
         return 1
     except (ValueError, TypeError, ImportError) as e:  # fit() rejects: a damaged checkpoint, no numpy
         raise UsageError(str(e)) from None
+    except OSError as e:  # writing the checkpoint (atomically: the old one stays whole), e.g. a full disk
+        kept = f"{checkpoint} keeps epoch {saved_epoch[0]}" if saved_epoch[0] else "nothing was saved"
+        raise UsageError(f"cannot write to {out}: {e.strerror or e}; {kept}") from None
 
     steps = (CompiledSteps if args.compile else EagerSteps)(model, args.loss, data.n_classes)
     _, train_acc = steps.evaluate(X_train, y_train)
@@ -442,6 +448,9 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
             written.append(out / "decision_boundary.png")
     except ImportError as e:
         print(f"valuegrad: no plots: {e}", file=sys.stderr)
+    except OSError as e:  # the model and history are written; a plot is not (a full disk, say)
+        raise UsageError(f"cannot write the plots to {out}: {e.strerror or e} (the model is saved in "
+                         f"{checkpoint})") from None
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 

@@ -12,9 +12,13 @@ import io
 import math
 import os
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
+
+from nn.progress import progress_bar, watched
 
 
 @dataclass
@@ -99,12 +103,13 @@ def load_digits() -> Dataset:
     return _shipped("digits.csv", "digits")
 
 
-def load_csv(path: str | os.PathLike[str], target: str) -> Dataset:
+def load_csv(path: str | os.PathLike[str], target: str, progress: bool = False) -> Dataset:
     """Load a classification data set from a CSV file with a header row.
 
     Args:
-        path: the file. target: the name of the label column; every other column is a
-            numeric feature.
+        path: the file, UTF-8 text (a byte order mark is skipped). target: the name of the
+            label column; every other column is a numeric feature. progress: show a bar of the
+            lines read (on a terminal, with tqdm installed; see :func:`nn.progress.progress_bar`).
 
     Returns:
         A :class:`Dataset`; class names are the distinct labels, sorted (numerically when
@@ -112,25 +117,69 @@ def load_csv(path: str | os.PathLike[str], target: str) -> Dataset:
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: an empty file, no such column (the columns are listed), a row of the
-            wrong length, or a feature that is not a number (row and column named).
+        ValueError: an empty file, no such column (the columns are listed) or two of that
+            name, a row of the wrong length, an empty label, a feature that is not a number,
+            text that is not UTF-8, or a field longer than ``csv.field_size_limit()`` (the
+            file and line named).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no CSV file at {path}")
+    show = progress and watched()
     with path.open(newline="", encoding="utf-8-sig") as f:
-        return _parse_csv(f, target=target, source=str(path), name=path.stem)
+        lines = progress_bar(f, show, total=_count_lines(path) if show else None, unit=" lines",
+                             desc=f"reading {path.name}", leave=False, delay=0.5)
+        try:
+            return _parse_csv(lines, target=target, source=str(path), name=path.stem)
+        except UnicodeDecodeError:
+            raise ValueError(_not_utf8(path)) from None
+        finally:
+            getattr(lines, "close", lambda: None)()  # the bar disappears, even on an error
 
 
-def _parse_csv(f: io.TextIOBase | io.StringIO, target: str | None, source: str, name: str) -> Dataset:
-    rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
-    if not rows:
+def _count_lines(path: Path) -> int:
+    """The number of lines in the file (the bar's total), counted in 1 MiB chunks."""
+    count, last = 0, b"\n"
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            count, last = count + chunk.count(b"\n"), chunk[-1:]
+    return count + (last != b"\n")  # a last line without a newline
+
+
+def _not_utf8(path: Path) -> str:
+    """Where a file stops being UTF-8 (the decoder reads in chunks, so its position is not the
+    file's: decode it all again to find the line)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")  # (not utf-8-sig, whose positions start after a byte order mark)
+        return f"{path} is not UTF-8 text"
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return f"{path}, line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the file as UTF-8"
+
+
+def _parse_csv(lines: Iterable[str], target: str | None, source: str, name: str) -> Dataset:
+    reader = csv.reader(lines)
+    try:
+        return _read_rows(reader, target, source, name)
+    except csv.Error as e:
+        if "field limit" in str(e):
+            raise ValueError(f"{source}, line {reader.line_num}: a field is longer than "
+                             f"{csv.field_size_limit()} characters, the csv module's limit (is it a "
+                             f"CSV file, with commas between fields?)") from None
+        raise ValueError(f"{source}, line {reader.line_num}: not valid CSV ({e})") from None
+
+
+def _read_rows(reader: Any, target: str | None, source: str, name: str) -> Dataset:
+    rows = (row for row in reader if any(cell.strip() for cell in row))
+    header = [h.strip() for h in next(rows, [])]
+    if not header:
         raise ValueError(f"{source} is empty: expected a header row and data rows")
-    header = [h.strip() for h in rows[0]]
-    if len(rows) < 2:
-        raise ValueError(f"{source} has a header but no data rows")
     if target is None:
         target_col = len(header) - 1
+    elif header.count(target) > 1:
+        raise ValueError(f"{source} has {header.count(target)} columns named {target!r}; the target "
+                         f"must be one column")
     elif target in header:
         target_col = header.index(target)
     else:
@@ -140,7 +189,8 @@ def _parse_csv(f: io.TextIOBase | io.StringIO, target: str | None, source: str, 
     feature_cols = [i for i in range(len(header)) if i != target_col]
     X: list[list[float]] = []
     labels: list[str] = []
-    for line, row in enumerate(rows[1:], start=2):
+    for row in rows:
+        line = reader.line_num  # the file's line (blank lines skipped, quoted newlines counted)
         if len(row) != len(header):
             raise ValueError(f"{source}, line {line}: {len(row)} fields, expected {len(header)}")
         features = []
@@ -153,8 +203,13 @@ def _parse_csv(f: io.TextIOBase | io.StringIO, target: str | None, source: str, 
             if not math.isfinite(value):
                 raise ValueError(f"{source}, line {line}, column {header[i]!r}: {row[i]!r} is not finite")
             features.append(value)
+        label = row[target_col].strip()
+        if not label:
+            raise ValueError(f"{source}, line {line}, column {header[target_col]!r}: the label is empty")
         X.append(features)
-        labels.append(row[target_col].strip())
+        labels.append(label)
+    if not X:
+        raise ValueError(f"{source} has a header but no data rows")
     labels = _canonical_labels(labels)
     class_names = _sorted_labels(set(labels))
     index = {c: i for i, c in enumerate(class_names)}
@@ -226,26 +281,43 @@ class Standardizer:
     def fit(cls, X: list[list[float]]) -> Standardizer:
         """Fit the per-feature mean and standard deviation of ``X``.
 
-        Raises ``ValueError`` for an empty or ragged ``X``, or features too large to square."""
+        Raises ``ValueError`` for an empty or ragged ``X``, or features too large to sum or
+        square (near the float limit, ~1.8e308)."""
         if not X:
             raise ValueError("cannot fit a standardizer on no samples")
         n, width = len(X), len(X[0])
         if any(len(row) != width for row in X):
             raise ValueError(f"every sample needs the same number of features ({width}, as the first)")
-        columns = list(zip(*X))
-        mean = [math.fsum(col) / n for col in columns]
-        std = [math.sqrt(math.fsum((v - m) * (v - m) for v in col) / n) for col, m in zip(columns, mean)]
-        for j, (m, s) in enumerate(zip(mean, std)):
+        mean, std = [], []
+        for j, col in enumerate(zip(*X)):
+            try:
+                m = math.fsum(col) / n
+                s = math.sqrt(math.fsum((v - m) * (v - m) for v in col) / n)
+            except OverflowError:  # fsum's exact partial sum passed the float limit
+                m = s = math.inf
             if not (math.isfinite(m) and math.isfinite(s)):
-                raise ValueError(f"feature {j} has values too large to standardize (mean {m}, std {s})")
+                raise ValueError(f"feature {j} has values too large to standardize (mean {m}, std {s}); "
+                                 f"rescale it first (e.g. other units)")
+            mean.append(m)
+            std.append(s)
         return cls(mean, [s if s > 0.0 else 1.0 for s in std])
 
     def transform(self, X: list[list[float]]) -> list[list[float]]:
-        """Scale ``X`` with the fitted statistics. Raises ``ValueError`` on a width mismatch."""
+        """Scale ``X`` with the fitted statistics.
+
+        Raises ``ValueError`` on a width mismatch, or a value so far from the fitted mean
+        (in standard deviations) that its scaled value is not finite."""
         for row in X:
             if len(row) != len(self.mean):
                 raise ValueError(f"expected {len(self.mean)} features, got {len(row)}")
-        return [[(v - m) / s for v, m, s in zip(row, self.mean, self.std)] for row in X]
+        scaled = [[(v - m) / s for v, m, s in zip(row, self.mean, self.std)] for row in X]
+        bad = next(((k, j) for k, row in enumerate(scaled) for j, v in enumerate(row)
+                    if not math.isfinite(v)), None)
+        if bad is not None:
+            k, j = bad
+            raise ValueError(f"sample {k}, feature {j}: {X[k][j]!r} is too far from the fitted mean "
+                             f"{self.mean[j]!r} (std {self.std[j]!r}) to standardize")
+        return scaled
 
 
 def standardize(X_train: list[list[float]], X_test: list[list[float]]

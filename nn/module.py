@@ -70,10 +70,19 @@ class Module:
     attributes; :meth:`named_parameters` finds them in the order the attributes were set.
     """
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Value]]:
-        """Yield ``(dotted name, parameter)`` pairs, e.g. ``("layers.0.neurons.2.w.1", w)``."""
+    def named_parameters(self, prefix: str = "", remove_duplicate: bool = True
+                         ) -> Iterator[tuple[str, Value]]:
+        """Yield ``(dotted name, parameter)`` pairs, e.g. ``("layers.0.neurons.2.w.1", w)``.
+
+        The parameters are the leaf Values among the attributes, submodules and lists of
+        either; a Value the module computed (e.g. a cached output) is not one. A Value reachable
+        under two names (tied weights, a submodule stored twice) is one parameter, yielded
+        under its first name, unless ``remove_duplicate`` is false (then under every name, as
+        :meth:`state_dict` lists it); as ``torch.nn.Module.named_parameters``.
+        """
+        seen: set[int] | None = set() if remove_duplicate else None  # ids: linear time
         for name, attr in vars(self).items():
-            yield from _named(attr, prefix + name)
+            yield from _named(attr, prefix + name, seen)
 
     def parameters(self) -> list[Value]:
         """All parameters, in the order of :meth:`named_parameters`."""
@@ -85,12 +94,13 @@ class Module:
             p.grad = 0.0
 
     def num_parameters(self) -> int:
-        """How many scalar parameters the module has."""
+        """How many scalar parameters the module has (a tied one counts once)."""
         return len(self.parameters())
 
     def state_dict(self) -> dict[str, float]:
-        """``{dotted name: value}`` of every parameter, as plain floats."""
-        return {name: p.data for name, p in self.named_parameters()}
+        """``{dotted name: value}`` of every parameter, as plain floats; a tied parameter under
+        each of its names, as ``torch.nn.Module.state_dict``."""
+        return {name: p.data for name, p in self.named_parameters(remove_duplicate=False)}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
         """Copy values from a :meth:`state_dict` into the parameters, in place.
@@ -98,9 +108,10 @@ class Module:
         Raises:
             KeyError: names are missing from ``state`` or unexpected in it (both listed).
             TypeError: a value is not a number.
+            ValueError: two names of one tied parameter have different values.
         Nothing is changed when it raises.
         """
-        params = dict(self.named_parameters())
+        params = dict(self.named_parameters(remove_duplicate=False))
         missing = sorted(set(params) - set(state))
         unexpected = sorted(set(state) - set(params))
         if missing or unexpected:
@@ -108,6 +119,12 @@ class Module:
                            f"{'…' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
                            f"{'…' if len(unexpected) > 5 else ''}")
         values = {name: Value(state[name]).data for name in params}  # all checked before any is set
+        first: dict[int, str] = {}
+        for name, p in params.items():
+            other = first.setdefault(id(p), name)
+            if values[other] != values[name]:
+                raise ValueError(f"state_dict gives {values[other]} and {values[name]} to {other!r} and "
+                                 f"{name!r}, which are one parameter (tied); they must agree")
         for name, p in params.items():
             p.data = values[name]
 
@@ -156,14 +173,22 @@ class Module:
 
 
 
-def _named(attr: object, name: str) -> Iterator[tuple[str, Value]]:
+def _named(attr: object, name: str, seen: set[int] | None) -> Iterator[tuple[str, Value]]:
+    """The parameters below ``attr``, skipping (when ``seen`` is a set) the Values and modules
+    whose ids are in it already."""
+    if seen is not None and isinstance(attr, (Value, Module)):
+        if id(attr) in seen:
+            return
+        seen.add(id(attr))
     if isinstance(attr, Value):
-        yield name, attr
+        if attr.op is None:  # a leaf; a computed Value is not a parameter
+            yield name, attr
     elif isinstance(attr, Module):
-        yield from attr.named_parameters(name + ".")
+        for key, item in vars(attr).items():
+            yield from _named(item, f"{name}.{key}", seen)
     elif isinstance(attr, (list, tuple)):
         for i, item in enumerate(attr):
-            yield from _named(item, f"{name}.{i}")
+            yield from _named(item, f"{name}.{i}", seen)
 
 
 class Neuron(Module):

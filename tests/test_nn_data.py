@@ -115,3 +115,166 @@ def test_standardize_rejects_what_it_cannot_scale() -> None:
         standardize([[1.0, 2.0], [3.0]], [[0.0, 0.0]])
     with pytest.raises(ValueError, match="finite number >= 0"):
         make_moons(10, noise=math.inf)
+
+
+def train_csv(path, capsys, *more: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """``valuegrad train --csv path``: the exit status and stderr."""
+    from nn.cli import main
+
+    status = main(["train", "--csv", str(path), "--target", "label", "--epochs", "1", "--no-progress",
+                   "--out", str(path.parent / "out"), *more])
+    return status, capsys.readouterr().err
+
+
+def one_line_error(status: int, err: str) -> str:
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_values_near_the_float_limit_get_the_clear_error(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # 1e308 + 1e308 passes the float limit (~1.8e308): math.fsum raised OverflowError
+    with pytest.raises(ValueError, match="feature 0 has values too large to standardize"):
+        standardize([[1e308], [1e308]], [[0.0]])
+    # a test value 1e308 from a training mean 0 with std 1e-3 would scale to inf
+    with pytest.raises(ValueError, match=r"sample 0, feature 0: 1e\+308 is too far"):
+        standardize([[0.001], [-0.001]], [[1e308]])
+    path = write(tmp_path, "a,label\n" + "".join(f"1e308,{k % 2}\n" for k in range(10)))
+    err = one_line_error(*train_csv(path, capsys))
+    assert "feature 0 has values too large to standardize" in err
+
+
+def test_a_field_longer_than_the_csv_limit_names_file_and_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    limit = csv.field_size_limit()
+    path = write(tmp_path, f"a,label\n1,x\n{'9' * (limit + 1)},y\n2,x\n")
+    with pytest.raises(ValueError, match=rf"data.csv, line 3: a field is longer than {limit} characters"):
+        load_csv(path, target="label")
+    err = one_line_error(*train_csv(path, capsys))
+    assert f"{path}, line 3: a field is longer than" in err
+
+
+def test_an_empty_label_is_an_error_naming_its_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, "a,label\n1,x\n2, \n3,y\n4,x\n5,y\n")
+    with pytest.raises(ValueError, match=r"data.csv, line 3, column 'label': the label is empty"):
+        load_csv(path, target="label")  # it was a third class, named ''
+    one_line_error(*train_csv(path, capsys))
+
+
+def test_a_duplicate_target_column_is_an_error(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, "label,a,label\n0,1,5\n1,2,6\n0,3,5\n1,4,6\n")
+    with pytest.raises(ValueError, match="data.csv has 2 columns named 'label'"):
+        load_csv(path, target="label")  # the first was the target, the second a feature
+    one_line_error(*train_csv(path, capsys))
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"\xef\xbb\xbflabel,a\nx,1\ny,2\n")  # as Excel writes "CSV UTF-8"
+    d = load_csv(path, target="label")
+    assert d.feature_names == ["a"] and d.X == [[1.0], [2.0]] and d.class_names == ["x", "y"]
+
+
+def test_text_that_is_not_utf8_is_an_error_naming_the_file(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "data.csv"
+    path.write_bytes("a,label\n1,x\n2,caf\xe9\n".encode("latin-1"))  # é is byte 0xe9 in Latin-1
+    with pytest.raises(ValueError, match=r"data.csv, line 3: not UTF-8 text \(byte 0xe9\)"):
+        load_csv(path, target="label")
+    err = one_line_error(*train_csv(path, capsys))
+    assert str(path) in err
+    path.write_bytes(b"\xef\xbb\xbf" + "a,label\n1,caf\xe9\n".encode("latin-1"))  # line 2 after a BOM
+    with pytest.raises(ValueError, match=r"data.csv, line 2: not UTF-8 text \(byte 0xe9\)"):
+        load_csv(path, target="label")
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_model(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import errno
+
+    from nn.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "iris", "--epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    before = (out / "model.json").read_bytes()
+    capsys.readouterr()
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("engine.atomic.os.fsync", full)
+    status = main(["train", "--resume", "--epochs", "2", "--no-progress", "--out", str(out)])
+    err = one_line_error(status, capsys.readouterr().err)
+    assert "No space left on device" in err and "keeps epoch 1" in err
+    assert (out / "model.json").read_bytes() == before  # the old file, whole
+    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "model.json", "training.png"]
+
+
+class FakeTqdm:
+    """Stands in for ``tqdm.auto.tqdm``: records its options and what went through it."""
+
+    made: list[FakeTqdm] = []
+
+    def __init__(self, iterable, **options) -> None:  # type: ignore[no-untyped-def]
+        self.iterable, self.options, self.seen, self.closed = iterable, options, 0, False
+        FakeTqdm.made.append(self)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for item in self.iterable:
+            self.seen += 1
+            yield item
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def terminal(monkeypatch):  # type: ignore[no-untyped-def]
+    """stderr is a terminal and tqdm is the fake."""
+    import sys
+    import types
+
+    FakeTqdm.made = []
+    monkeypatch.setitem(sys.modules, "tqdm.auto", types.SimpleNamespace(tqdm=FakeTqdm))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    return FakeTqdm.made
+
+
+def test_loading_a_csv_shows_progress_on_a_terminal(tmp_path, terminal) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, "a,label\n" + "".join(f"{k},{k % 2}\n" for k in range(1000)))
+    assert len(load_csv(path, target="label").X) == 1000  # progress is off unless asked
+    assert terminal == []
+    assert len(load_csv(path, target="label", progress=True).X) == 1000
+    (bar,) = terminal
+    assert bar.options["total"] == 1001 and bar.seen == 1001 and bar.closed  # every line, then closed
+    from nn.cli import main
+
+    main(["train", "--csv", str(path), "--target", "label", "--epochs", "1", "--out", str(tmp_path / "o")])
+    assert terminal[1].options["desc"] == "reading data.csv"  # valuegrad train shows it too
+
+
+def test_a_full_disk_while_plotting_is_a_clear_error(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import errno
+
+    from nn.cli import main
+
+    pytest.importorskip("matplotlib")
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("nn.plots._save", full)
+    status = main(["train", "--dataset", "iris", "--epochs", "1", "--no-progress", "--out", str(tmp_path)])
+    err = one_line_error(status, capsys.readouterr().err)
+    assert "cannot write the plots" in err and "No space left on device" in err
+
+
+def test_progress_bar_only_on_a_terminal_with_tqdm(terminal, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    from nn.progress import progress_bar
+
+    steps = range(5)
+    bar = progress_bar(steps, True, unit="step", leave=False)
+    assert isinstance(bar, FakeTqdm) and bar.options["unit"] == "step" and list(bar) == [0, 1, 2, 3, 4]
+    assert progress_bar(steps, False) is steps
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert progress_bar(steps, True) is steps  # a log file gets no bar frames

@@ -182,3 +182,77 @@ def test_models_pickle_and_copy() -> None:
     for clone in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
         assert clone.state_dict() == m.state_dict()
         assert clone.parameters()[0] is not m.parameters()[0]
+
+
+class Tied(Module):
+    """A weight stored under two attributes, a submodule stored twice, and a cached output."""
+
+    def __init__(self) -> None:
+        self.w = Value(2.0, "w")
+        self.inner = Neuron(1, activation="linear", rng=0)
+        self.again = self.w  # the same Value: one parameter, named "w"
+        self.twin = self.inner  # the same submodule: its parameters are named "inner.…"
+        self.last = self.w * 3.0  # a computed Value (not a leaf): not a parameter
+
+    def __call__(self, x: float) -> Value:
+        return self.inner([self.w * x]) + self.again
+
+
+def test_tied_parameters_are_one_parameter_under_their_first_name() -> None:
+    m = Tied()
+    assert [name for name, _ in m.named_parameters()] == ["w", "inner.w.0", "inner.b"]
+    assert m.parameters() == [m.w, m.inner.w[0], m.inner.b]
+    assert m.num_parameters() == 3
+    # every name a parameter is reachable under, as torch.nn.Module.state_dict; the cached
+    # product is not there
+    assert list(m.state_dict()) == ["w", "inner.w.0", "inner.b", "again", "twin.w.0", "twin.b"]
+    assert [name for name, _ in m.named_parameters(remove_duplicate=False)] == list(m.state_dict())
+
+
+def test_an_optimizer_steps_a_tied_parameter_once() -> None:
+    from nn import SGD
+
+    m = Tied()
+    m.inner.w[0].data, m.inner.b.data = 0.5, 0.0
+    optimizer = SGD(m.parameters(), lr=0.1)
+    optimizer.zero_grad()
+    m(4.0).backward()
+    # out = 0.5 * (w * 4) + 0 + w, so d out / dw = 0.5 * 4 + 1 = 3, and w moves by lr * 3 = 0.3
+    assert m.w.grad == 3.0
+    optimizer.step()
+    assert m.w.data == pytest.approx(2.0 - 0.3, abs=1e-15)
+
+
+def test_a_state_dict_with_tied_parameters_round_trips_and_rejects_disagreeing_copies() -> None:
+    a, b = Tied(), Tied()
+    a.w.data = 7.0
+    b.load_state_dict(a.state_dict())
+    assert b.w.data == 7.0 and b.again is b.w
+    state = a.state_dict()
+    state["again"] = 8.0  # "w" and "again" name one Value: which to keep is ambiguous
+    with pytest.raises(ValueError, match="'w' and 'again', which are one parameter"):
+        b.load_state_dict(state)
+    assert b.w.data == 7.0
+
+
+def test_tied_parameters_as_pytorch_lists_them() -> None:
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: it is the reference here")
+
+    class TorchTied(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor(2.0))
+            self.inner = torch.nn.Linear(1, 1)
+            self.again = self.w
+            self.twin = self.inner
+
+    t = TorchTied()
+    names = {"weight": "w.0", "bias": "b"}  # torch's Linear names, and Neuron's
+    torch_names = [name for name, _ in t.named_parameters()]
+    assert [n.replace("weight", names["weight"]).replace("bias", names["bias"]) for n in torch_names] \
+        == [name for name, _ in Tied().named_parameters()]
+    # (PyTorch lists a module's own parameters before its submodules'; valuegrad keeps the
+    # order the attributes were set in, so the keys agree as a set)
+    assert {n.replace("weight", names["weight"]).replace("bias", names["bias"]) for n in t.state_dict()} \
+        == set(Tied().state_dict())
+    assert sum(p.numel() for p in t.parameters()) == Tied().num_parameters()
