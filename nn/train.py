@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,7 @@ from nn.losses import (
 )
 from nn.module import MLP, Module
 from nn.optim import SGD, Adam, Optimizer
+from nn.progress import progress_bar
 
 LOSSES = ("cross_entropy", "hinge", "bce", "mse")
 """Loss names: ``cross_entropy`` (one logit per class), ``hinge`` (one score, classes 0/1 as
@@ -176,7 +176,9 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
             random.Random(seed + epoch).shuffle(order)
             loss_sum = 0.0
             correct = 0
-            for b in range(steps_per_epoch):
+            batches = progress_bar(range(steps_per_epoch), progress and steps_per_epoch > 1, unit="step",
+                                   desc=f"epoch {epoch}", leave=False, delay=1.0)  # (shown after 1 s)
+            for b in batches:
                 step = (epoch - 1) * steps_per_epoch + b
                 if lr_schedule is not None:
                     first, last = lr_schedule
@@ -415,15 +417,8 @@ class CompiledSteps(EagerSteps):
 
 
 def _progress(epochs: range, total: int, done: int, enabled: bool) -> Any:
-    if not enabled:
-        return epochs
-    if not sys.stderr.isatty() and "ipykernel" not in sys.modules:
-        return epochs  # a log file gets a plain line every tenth of the run, not bar frames
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return epochs
-    return tqdm(epochs, total=total, initial=done, unit="epoch", dynamic_ncols=True)
+    # a log file gets a plain line every tenth of the run (_describe), not bar frames
+    return progress_bar(epochs, enabled, total=total, initial=done, unit="epoch")
 
 
 def _describe(bar: Any, row: dict[str, float], every: int) -> None:

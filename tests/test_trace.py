@@ -214,7 +214,8 @@ def test_an_mlp_is_lowered_to_one_matrix_product_per_layer() -> None:
     # Each neuron's 3 weights then its bias: parameters 0-19 as 5 rows of 4, read as views
     # (the speed trick), not gathered (the plain version, kept for other layouts).
     assert "W0 = theta[0:20].reshape(5, 4)[:, :3]" in source and "X1 = A0" in source
-    assert "Z0 = X0 @ W0.T + theta[3:20:4]" in source and "G[0:20].reshape(5, 4)[:, :3] += GZ0.T @ X0" in source
+    assert "Z0 = X0 @ W0.T + theta[3:20:4]" in source
+    assert "G[0:20].reshape(5, 4)[:, :3] += GZ0.T @ X0" in source
     assert "theta[WI" not in source
     reversed_params = engine.trace(lambda x: model(x), [0.1, 0.2, 0.3], params=model.parameters()[::-1])
     gathered = Lowering(reversed_params, True, (True, True)).source()

@@ -106,7 +106,7 @@ def test_train_is_compiled_by_default_says_so_first_and_eager_on_request(tmp_pat
     common = ["train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--no-progress"]
     status, out, _ = run([*common, "--out", str(tmp_path / "a")], capsys)
     assert status == 0
-    assert out.splitlines()[0].startswith("valuegrad: training compiled (traced once, trained by batched replay")
+    assert out.splitlines()[0].startswith("valuegrad: training compiled (traced once, trained by batched")
     status, out, _ = run([*common, "--eager", "--out", str(tmp_path / "b")], capsys)
     assert status == 0
     assert out.splitlines()[0].startswith("valuegrad: training eager (the step-by-step engine, --eager)")
@@ -232,3 +232,26 @@ def test_a_damaged_checkpoint_gets_one_line_and_status_2(tmp_path, capsys, damag
     status, _, err = run(["train", "--resume", "--epochs", "2", "--out", str(tmp_path), "--no-progress"],
                          capsys)
     assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_eager_and_compiled_epochs_show_progress_within_the_epoch(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each epoch of more than one batch gets a bar of its steps (``nn.progress.progress_bar``,
+    which shows it when someone watches), counting every step; none with ``progress=False``."""
+    shown: list[tuple[str, int]] = []
+
+    def recording_bar(iterable: Any, enabled: bool = True, **options: Any) -> Any:
+        if enabled and options.get("unit") == "step":
+            shown.append((options["desc"], sum(1 for _ in iterable)))
+        return iterable
+
+    monkeypatch.setattr("nn.train.progress_bar", recording_bar)
+    data = make_moons(50, 0.1, seed=0)
+    for compile in (False, True):
+        model = MLP(2, [4, 1], rng=0)
+        fit(model, data.X, data.y, loss="hinge", optimizer=SGD(model.parameters(), lr=0.1), epochs=2,
+            batch_size=16, progress=True, compile=compile)
+        assert shown == [("epoch 1", 4), ("epoch 2", 4)]  # ceil(50 / 16) steps each
+        shown.clear()
+    fit(model, data.X, data.y, loss="hinge", optimizer=SGD(model.parameters(), lr=0.1), epochs=1,
+        batch_size=16, progress=False)
+    assert shown == []
