@@ -14,7 +14,9 @@ What is measured (each module's docstring says how):
    ``measure_memory.py``;
 4. the deepest chain whose backward works: ``measure_chain.py``;
 5. digits, one epoch of ``MLP(64, [32, 10])`` with Adam: compiled, eager and PyTorch, and
-   compiled training to 0.95 test accuracy: ``measure_digits.py``.
+   compiled training to 0.95 test accuracy: ``measure_digits.py``;
+6. scaling: trace time and compiled epochs of MLPs of 2.4k to 100k parameters against PyTorch's,
+   and the plot ``out/bench/scaling.png``: ``measure_scaling.py``.
 
 The workloads are in ``workload_graphs.py``, ``workload_demo.py`` and ``workload_digits.py``,
 the sizes and targets in ``settings.py``, the table and the JSON in ``report.py``. That the
@@ -24,7 +26,9 @@ eager engine) is reported here and checked by ``tests/test_bench_workloads.py``.
 The targets are valuegrad >= 10x micrograd's speed on the demo workload and <= 1/5 of its
 memory per node (the after-backward figure, the graph a training step holds at its peak);
 batched replay of the demo step >= 500x micrograd's speed and at most twice PyTorch's step
-time; and digits trained to >= 0.95 test accuracy in under 60 s.
+time; digits trained to >= 0.95 test accuracy in under 60 s; and, scaling, a compiled digits
+epoch at most PyTorch's, a 100k-parameter one at most twice PyTorch's, and the trace time per
+instruction flat (largest over smallest at most 1.5x).
 """
 
 from __future__ import annotations
@@ -57,7 +61,10 @@ from benchmarks.measure_demo import measure_demo  # noqa: E402
 from benchmarks.measure_digits import measure_digits  # noqa: E402
 from benchmarks.measure_memory import measure_memory  # noqa: E402
 from benchmarks.measure_ops import measure_ops  # noqa: E402
+from benchmarks.measure_scaling import measure_scaling  # noqa: E402
 from benchmarks.settings import FULL, QUICK  # noqa: E402
+
+PLOT = ROOT / "out" / "bench" / "scaling.png"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,11 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures: dict[str, Any] = {"versions": info, "seed": args.seed, "quick": args.quick,
                                "sizes": asdict(sizes)}
     measurements: tuple[tuple[str, str, Callable[[], dict[str, Any]]], ...] = (
-        ("ops", "1/5 per-op speed", lambda: measure_ops(sizes, args.seed)),
-        ("demo", "2/5 demo workload", lambda: measure_demo(sizes, args.seed)),
-        ("memory", "3/5 memory", lambda: measure_memory(sizes, args.seed)),
-        ("depth", "4/5 deepest chain", lambda: measure_chain(sizes)),
-        ("digits", "5/5 digits", lambda: measure_digits(sizes, args.seed)),
+        ("ops", "1/6 per-op speed", lambda: measure_ops(sizes, args.seed)),
+        ("demo", "2/6 demo workload", lambda: measure_demo(sizes, args.seed)),
+        ("memory", "3/6 memory", lambda: measure_memory(sizes, args.seed)),
+        ("depth", "4/6 deepest chain", lambda: measure_chain(sizes)),
+        ("digits", "5/6 digits", lambda: measure_digits(sizes, args.seed)),
+        ("scaling", "6/6 scaling", lambda: measure_scaling(sizes, args.seed, PLOT)),
     )
     for key, label, run in measurements:
         t0 = time.perf_counter()

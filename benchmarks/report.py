@@ -8,11 +8,15 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
+from benchmarks.measure_scaling import scaling_lines
 from benchmarks.settings import (
     BATCHED_TARGET,
     DIGITS_ACCURACY,
     DIGITS_SECONDS,
     MEMORY_TARGET,
+    SCALING_DIGITS_TARGET,
+    SCALING_LARGEST_TARGET,
+    SCALING_TRACE_TARGET,
     SPEED_TARGET,
     TORCH_TARGET,
 )
@@ -207,7 +211,15 @@ def summary(figures: dict[str, Any]) -> dict[str, Any]:
     batched = demo["ms_per_step"]["gc_on"][MICRO.name] / batched_ms
     torch_ratio = None if "skipped" in demo["torch"] else batched_ms / demo["torch"]["ms_per_step"]
     reached = figures["digits"]["to_target"]
-    return {"demo_speedup": speed, "speed_target": SPEED_TARGET, "speed_met": speed >= SPEED_TARGET,
+    rows = figures["scaling"]["rows"]
+    digits_ratio, largest_ratio = (rows[k].get("compiled_over_torch") for k in (0, -1))
+    growth = figures["scaling"]["trace_growth"]
+    return {"scaling_digits_vs_torch": digits_ratio, "scaling_largest_vs_torch": largest_ratio,
+            "scaling_trace_growth": growth,
+            "scaling_digits_met": None if digits_ratio is None else digits_ratio <= SCALING_DIGITS_TARGET,
+            "scaling_largest_met": None if largest_ratio is None else largest_ratio <= SCALING_LARGEST_TARGET,
+            "scaling_trace_met": growth <= SCALING_TRACE_TARGET,
+            "demo_speedup": speed, "speed_target": SPEED_TARGET, "speed_met": speed >= SPEED_TARGET,
             "memory_ratio": memory, "memory_target": MEMORY_TARGET, "memory_met": memory <= MEMORY_TARGET,
             "batched_speedup": batched, "batched_target": BATCHED_TARGET,
             "batched_met": batched >= BATCHED_TARGET,
@@ -235,13 +247,24 @@ def summary_line(figures: dict[str, Any]) -> str:
             f"(target <= {TORCH_TARGET:.0f}x: {met(s['torch_met'])}); "
             f"digits test accuracy {s['digits_accuracy']:.3f} in {s['digits_seconds']:.1f} s "
             f"(target >= {DIGITS_ACCURACY} in < {DIGITS_SECONDS:.0f} s: {met(s['digits_met'])}); "
+            f"scaling: compiled digits epoch {_x(s['scaling_digits_vs_torch'])} PyTorch's "
+            f"(target <= {SCALING_DIGITS_TARGET:.1f}x: {met(s['scaling_digits_met'])}), 100k parameters "
+            f"{_x(s['scaling_largest_vs_torch'])} (target <= {SCALING_LARGEST_TARGET:.1f}x: "
+            f"{met(s['scaling_largest_met'])}), trace time per instruction grows "
+            f"{s['scaling_trace_growth']:.2f}x "
+            f"(target <= {SCALING_TRACE_TARGET}x: {met(s['scaling_trace_met'])}); "
             f"run time {figures['seconds']:.0f} s")
+
+
+def _x(ratio: float | None) -> str:
+    return "(not measured)" if ratio is None else f"{ratio:.2f}x"
 
 
 def print_report(figures: dict[str, Any], json_path: str | None) -> None:
     """Print the table, the agreement and the summary line (``figures["summary"]`` is
     :func:`summary`'s); write the figures to ``json_path``."""
     print("\n".join(table(figures)))
+    print("\n".join(scaling_lines(figures["scaling"])))
     print(agreement(figures))
     print(summary_line(figures))
     if json_path:

@@ -10,6 +10,9 @@ BATCHED_TARGET = 500.0  # batched replay of the demo step at least 500x faster t
 TORCH_TARGET = 2.0  # batched replay's demo step at most 2x PyTorch's step time
 DIGITS_ACCURACY = 0.95  # digits: test accuracy reached ...
 DIGITS_SECONDS = 60.0  # ... in under this many seconds of compiled training
+SCALING_DIGITS_TARGET = 1.0  # scaling: digits' MLP(64, [32, 10]) compiled epoch at most PyTorch's
+SCALING_LARGEST_TARGET = 2.0  # ... the 100k-parameter MLP's at most twice PyTorch's
+SCALING_TRACE_TARGET = 1.5  # ... trace time per instruction, largest over smallest, at most this
 
 
 @dataclass(frozen=True)
@@ -27,11 +30,15 @@ class Sizes:
     digits_eager_batches: int  # 5: eager batches timed and scaled to an epoch; 0: the whole epoch
     digits_epochs: int  # 5: compiled and PyTorch epochs timed, after the first (warm-up) one
     digits_max_epochs: int  # 5: at most this many compiled epochs to reach the accuracy target
+    scaling_epochs: int  # 6: compiled and PyTorch epochs timed per size, after the first one
+    scaling_trace_repeats: int  # 6: traces per size, the fastest counted
 
 
 FULL = Sizes(graph_ops=100_000, repeats=3, timed_steps=10, torch_steps=50, train_steps=100,
              batched_steps=50, memory_nodes=1_000_000, deep_chain=1_000_000,
-             digits_eager_batches=0, digits_epochs=5, digits_max_epochs=20)
+             digits_eager_batches=0, digits_epochs=5, digits_max_epochs=20, scaling_epochs=3,
+             scaling_trace_repeats=3)
 QUICK = Sizes(graph_ops=10_000, repeats=2, timed_steps=2, torch_steps=10, train_steps=20,
               batched_steps=10, memory_nodes=50_000, deep_chain=50_000,
-              digits_eager_batches=5, digits_epochs=2, digits_max_epochs=20)
+              digits_eager_batches=5, digits_epochs=2, digits_max_epochs=20, scaling_epochs=1,
+              scaling_trace_repeats=1)
