@@ -183,8 +183,12 @@ def _assignments(pairs: list[str]) -> dict[str, float]:
 def _parse(text: str, values: dict[str, float]) -> Any:
     try:
         return parse_expression(text, values)
-    except ExpressionError as e:
-        raise UsageError(str(e)) from None  # (with the caret lines that point at the fault)
+    except ExpressionError as e:  # one line: the column, and the expression quoted (engine's
+        # message adds a caret line under the fault, for notebooks and the REPL)
+        if e.column is None:
+            raise UsageError(str(e)) from None
+        shown = e.text if len(e.text) <= 80 else e.text[:77] + "..."
+        raise UsageError(f"expression error at column {e.column} of {shown!r}: {e.reason}") from None
 
 
 def draw_command(args: argparse.Namespace) -> int:
