@@ -13,8 +13,12 @@ Inside ``with engine.detect_anomaly():``
   ``w.data += 0.1``) with :class:`GraphChangedError`, as PyTorch's version counters do.
 
 A nan or inf that comes in (an input, a gradient given to ``backward``) is not blamed on an op:
-only a step whose upstream gradient and operands are all finite is. Outside the context nothing
-is recorded and nothing is checked: IEEE-754 numbers flow through silently, as documented.
+only a step whose upstream gradient and operands are all finite is. Nor is one that lands on a
+constant an op made from a plain number (the ``2.0`` of ``x ** 2.0``, whose gradient
+``x**2·log x`` is nan for ``x < 0``), or on a ``detach()``-ed Value: nobody reads those
+gradients, and PyTorch computes none for a Python number or a tensor without ``requires_grad``.
+Outside the context nothing is recorded and nothing is checked: IEEE-754 numbers flow through
+silently, as documented.
 
 The side table. ``Value`` has ``__slots__`` without ``__weakref__`` (one slot more per node would
 cost every node, in or out of the context), so the table maps ``id(node)`` to an entry holding the
@@ -41,7 +45,10 @@ from engine.value import Value, chain_rule_steps, topological_order
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
 _OWN_DIRS = (_ENGINE_DIR + os.sep, os.path.join(os.path.dirname(_ENGINE_DIR), "nn") + os.sep)
 
-Entry = tuple[Value, str, int, tuple[float, ...]]  # (node, file, line, (its data, its operands' data))
+_VALUE_PY = os.path.join(_ENGINE_DIR, "value.py")  # where an op makes a number operand a constant leaf
+
+# (node, file, line, (its data, its operands' data), positions of the operands that are constants)
+Entry = tuple[Value, str, int, tuple[float, ...], tuple[int, ...]]
 
 
 class AnomalyError(ArithmeticError):
@@ -123,7 +130,7 @@ def _held_only_here(entries: dict[int, Entry], key: int) -> int:
 
 # What _held_only_here counts for a node that only its entry holds (the interpreter's own
 # references differ between Python versions: measured rather than assumed).
-_ONLY_HERE = _held_only_here({0: (Value(0.0), "", 0, ())}, 0)
+_ONLY_HERE = _held_only_here({0: (Value(0.0), "", 0, (), ())}, 0)
 
 
 class _Anomaly:
@@ -134,17 +141,27 @@ class _Anomaly:
     def __init__(self) -> None:
         self.entries: dict[int, Entry] = {}
         self.prune_at = 1024
+        self.constants: list[Value] = []  # leaves made by engine/value.py since the last node
+
+    def leaf(self, value: Value) -> None:
+        """Note ``value``, a new leaf, if :mod:`engine.value` made it (a number operand of an op,
+        or ``detach()``): a constant, whose gradient is not checked."""
+        if state.grad_enabled and sys._getframe(2).f_code.co_filename == _VALUE_PY:
+            self.constants.append(value)
 
     def record(self, node: Value) -> None:
         """Remember where ``node`` was made and its and its operands' data."""
         frame = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename.startswith(_OWN_DIRS):
             frame = frame.f_back  # type: ignore[assignment]
-        numbers = (node.data, *[p.data for p in node.parents])
+        parents = node.parents
+        numbers = (node.data, *[p.data for p in parents])
+        constants = tuple([i for i, p in enumerate(parents) if p in self.constants]) if self.constants else ()
+        self.constants.clear()
         if frame is None:
-            self.entries[id(node)] = (node, "", 0, numbers)
+            self.entries[id(node)] = (node, "", 0, numbers, constants)
         else:
-            self.entries[id(node)] = (node, frame.f_code.co_filename, frame.f_lineno, numbers)
+            self.entries[id(node)] = (node, frame.f_code.co_filename, frame.f_lineno, numbers, constants)
         if len(self.entries) >= self.prune_at:
             for key in list(reversed(self.entries)):  # newest first: children before their parents
                 if _held_only_here(self.entries, key) == _ONLY_HERE:
@@ -170,10 +187,10 @@ class _Anomaly:
         name = _name(order, x)
         own = self.entries.get(id(x))
         if own is not None:  # an interior node: where it was made
-            _, filename, lineno, _ = own
+            filename, lineno = own[1], own[2]
             where = f"{name}, made at {self._site(filename, lineno)},"
         else:  # a leaf: where it was used (leaves are not recorded when made)
-            _, filename, lineno, _ = self.entries[id(user)]
+            filename, lineno = self.entries[id(user)][1:3]
             where = (f"{name} (used by {user.op.name if user.op else '?'} at node {_name(order, user)}, "
                      f"{self._site(filename, lineno)})")
         return GraphChangedError(
@@ -209,8 +226,12 @@ class _Anomaly:
                 before = parent.grad
                 parent.grad = before + upstream * d
                 if not isfinite(parent.grad) and isfinite(before) and all(map(isfinite, operands)) \
-                        and (isfinite(upstream) or not isfinite(node.data)):
+                        and (isfinite(upstream) or not isfinite(node.data)) and not self._constant(node, i):
                     raise self._anomaly(order, node, operands, i, d, upstream, before)
+
+    def _constant(self, node: Value, i: int) -> bool:
+        entry = self.entries.get(id(node))
+        return entry is not None and i in entry[4]
 
     def _anomaly(self, order: list[Value], node: Value, operands: list[float], i: int, d: float,
                  upstream: float, before: float) -> AnomalyError:

@@ -18,6 +18,7 @@ from engine.grad_mode import TracingError, compared, state
 from engine.operators import to_float
 
 Operand = Any  # a Value or a plain number
+_new_value = object.__new__  # (speed: see _node)
 
 
 def _method(op: ops.Op, doc: str) -> Callable[[Value], Value]:
@@ -66,6 +67,8 @@ class Value:
         self.op = self._a = self._b = None  # a leaf
         if state.recorder is not None:  # made while engine.trace runs a function: a constant of its program
             state.recorder.constants.add(self)
+        if state.anomaly is not None:  # inside engine.detect_anomaly: is it an op's constant (x ** 2.0)?
+            state.anomaly.leaf(self)
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -225,9 +228,6 @@ def _node(op: ops.Op, data: float, a: Any, b: Value | None = None) -> Value:
     else:
         out.op, out._a, out._b = None, None, None
     return out
-
-
-_new_value = object.__new__
 
 
 def _unary(op: ops.Op, a: Value) -> Value:
