@@ -11,6 +11,7 @@ Inside ``with engine.detect_anomaly():``
   and your line;
 - ``backward()`` refuses a graph whose numbers changed after the forward pass (an optimizer step,
   ``w.data += 0.1``) with :class:`GraphChangedError`, as PyTorch's version counters do.
+  (``backward(create_graph=True)`` gets this check only: its gradients are Values.)
 
 A nan or inf that comes in (an input, a gradient given to ``backward``) is not blamed on an op:
 only a step whose upstream gradient and operands are all finite is. Nor is one that lands on a
