@@ -148,7 +148,8 @@ class _Anomaly:
     def leaf(self, value: Value) -> None:
         """Note ``value``, a new leaf, if :mod:`engine.value` made it (a number operand of an op,
         or ``detach()``): a constant, whose gradient is not checked."""
-        if state.grad_enabled and sys._getframe(2).f_code.co_filename == _VALUE_PY:
+        maker = sys._getframe(1).f_back  # (the caller of Value(...); None if none is Python)
+        if state.grad_enabled and maker is not None and maker.f_code.co_filename == _VALUE_PY:
             self.constants.append(value)
 
     def record(self, node: Value) -> None:
