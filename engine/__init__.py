@@ -14,6 +14,7 @@ own. The ``Value`` node and the backward pass are in :mod:`engine.value`.
 """
 
 from engine import pickling  # noqa: F401  (registers how Values pickle and copy)
+from engine.anomaly import AnomalyError, detect_anomaly
 from engine.define import OpError, define_op
 from engine.grad_mode import TracingError, is_grad_enabled, no_grad
 from engine.gradcheck import GradcheckReport, gradcheck
@@ -46,6 +47,7 @@ from engine.tracing import trace, traced
 from engine.value import Value, hessian_of, topological_order
 
 __all__ = [
+    "AnomalyError",
     "GradcheckReport",
     "GuardFailed",
     "OPS",
@@ -57,6 +59,7 @@ __all__ = [
     "add",
     "cos",
     "define_op",
+    "detect_anomaly",
     "div",
     "exp",
     "gradcheck",

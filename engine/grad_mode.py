@@ -19,14 +19,16 @@ class _State:
         recorder: while :func:`engine.trace` runs a function, what it records beyond the graph.
         derivative_of (str | None): the name of an op of yours whose derivative is being
             recorded (``backward(create_graph=True)``), so that ``float()`` can name it.
+        anomaly: inside :class:`engine.detect_anomaly`, its side table (:mod:`engine.anomaly`).
     """
 
-    __slots__ = ("grad_enabled", "recorder", "derivative_of")
+    __slots__ = ("grad_enabled", "recorder", "derivative_of", "anomaly")
 
     def __init__(self) -> None:
         self.grad_enabled = True
         self.recorder: Any = None
         self.derivative_of: str | None = None
+        self.anomaly: Any = None
 
 
 state = _State()

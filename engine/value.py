@@ -18,6 +18,7 @@ from engine.grad_mode import TracingError, compared, state
 from engine.operators import to_float
 
 Operand = Any  # a Value or a plain number
+_new_value = object.__new__  # (speed: see _node)
 
 
 def _method(op: ops.Op, doc: str) -> Callable[[Value], Value]:
@@ -62,14 +63,12 @@ class Value:
     def __init__(self, data: Any, label: str | None = None) -> None:
         if label is not None and not isinstance(label, str):
             raise TypeError(f"label must be a str or None, got {type(label).__name__}")
-        self.data = to_float(data)
-        self.grad = 0.0
-        self.label = label
-        self.op = None
-        self._a = None
-        self._b = None
+        self.data, self.grad, self.label = to_float(data), 0.0, label
+        self.op = self._a = self._b = None  # a leaf
         if state.recorder is not None:  # made while engine.trace runs a function: a constant of its program
             state.recorder.constants.add(self)
+        if state.anomaly is not None:  # inside engine.detect_anomaly: is it an op's constant (x ** 2.0)?
+            state.anomaly.leaf(self)
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -176,23 +175,23 @@ class Value:
 
     def backward(self, gradient: Operand = 1.0, create_graph: bool = False) -> None:
         """Compute ∂self/∂node for every node of the graph below ``self``, into ``node.grad``:
-        the chain rule in reverse topological order (see :func:`_backward_plain`).
+        the chain rule in reverse topological order (see :func:`_backward_plain`). Leaves'
+        gradients accumulate across calls (as in PyTorch); interior nodes' are recomputed.
 
         Args:
             gradient: ∂L/∂self, the upstream gradient to start from (1.0 for a loss).
             create_graph: record the gradients' computation: each ``.grad`` a Value, to differentiate.
 
-        Leaves' gradients accumulate across calls (as in PyTorch); interior nodes' are recomputed.
-
         Raises:
             TypeError: ``gradient`` is not a number or a Value. TracingError: inside ``engine.trace``.
             OpError: under ``create_graph``, an op of yours whose derivative uses ``math``.
+            AnomalyError: inside ``engine.detect_anomaly``, a gradient made nan or inf, or a graph changed.
         """
         if state.recorder is not None:
             raise TracingError("backward() inside a traced function bakes gradients in; trace the forward")
         if not isinstance(gradient, Value):
             gradient = to_float(gradient)
-        order = topological_order(self)
+        order = topological_order(self) if state.anomaly is None else state.anomaly.order(self)
         earlier = []  # leaves' gradients from earlier calls: this call's are added to them at the end
         for node in order:
             if node.op is None and not (type(node.grad) is float and node.grad == 0.0):
@@ -200,6 +199,8 @@ class Value:
             node.grad = 0.0
         if create_graph:
             _backward_recorded(order, self, gradient)
+        elif state.anomaly is not None:  # inside engine.detect_anomaly: the checked loop (engine/anomaly.py)
+            state.anomaly.backward(order, self, _data(gradient))
         else:
             _backward_floats(order, self, _data(gradient))
         for leaf, grad in earlier:  # as PyTorch: .grad += (this call's gradient), so that a
@@ -219,15 +220,14 @@ def _node(op: ops.Op, data: float, a: Any, b: Value | None = None) -> Value:
     out.label = None
     if state.grad_enabled:
         out.op, out._a, out._b = op, a, b
+        if state.anomaly is not None:  # inside engine.detect_anomaly: remember where it was made
+            state.anomaly.record(out)
     elif state.recorder is not None:
         raise TracingError("no_grad() inside a traced function: its results would be numbers baked "
                            "into the program, wrong for other inputs; trace without it")
     else:
         out.op, out._a, out._b = None, None, None
     return out
-
-
-_new_value = object.__new__
 
 
 def _unary(op: ops.Op, a: Value) -> Value:

@@ -15,7 +15,7 @@ def test_readme_examples() -> None:
 
 
 def test_docstring_examples() -> None:
-    for name in ("engine", "nn", "engine.tracing", "engine.define", "engine.steps"):
+    for name in ("engine", "nn", "engine.tracing", "engine.define", "engine.steps", "engine.anomaly"):
         module = importlib.import_module(name)
         result = doctest.testmod(module)
         assert result.attempted >= 1 and result.failed == 0, module.__name__
