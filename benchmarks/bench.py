@@ -16,7 +16,8 @@ What is measured (each module's docstring says how):
 5. digits, one epoch of ``MLP(64, [32, 10])`` with Adam: compiled, eager and PyTorch, and
    compiled training to 0.95 test accuracy: ``measure_digits.py``;
 6. scaling: trace time and compiled epochs of MLPs of 2.4k to 100k parameters against PyTorch's,
-   and the plot ``out/bench/scaling.png``: ``measure_scaling.py``.
+   and the plot ``out/bench/scaling.png``: ``measure_scaling.py``;
+7. what ``engine.detect_anomaly`` costs per node, inside it and outside: ``measure_anomaly.py``.
 
 The workloads are in ``workload_graphs.py``, ``workload_demo.py`` and ``workload_digits.py``,
 the sizes and targets in ``settings.py``, the table and the JSON in ``report.py``. That the
@@ -56,6 +57,7 @@ except ImportError:
              "`pip install 'valuegrad[fast]'`")
 
 from benchmarks import report  # noqa: E402
+from benchmarks.measure_anomaly import measure_anomaly  # noqa: E402
 from benchmarks.measure_chain import measure_chain  # noqa: E402
 from benchmarks.measure_demo import measure_demo  # noqa: E402
 from benchmarks.measure_digits import measure_digits  # noqa: E402
@@ -82,12 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures: dict[str, Any] = {"versions": info, "seed": args.seed, "quick": args.quick,
                                "sizes": asdict(sizes)}
     measurements: tuple[tuple[str, str, Callable[[], dict[str, Any]]], ...] = (
-        ("ops", "1/6 per-op speed", lambda: measure_ops(sizes, args.seed)),
-        ("demo", "2/6 demo workload", lambda: measure_demo(sizes, args.seed)),
-        ("memory", "3/6 memory", lambda: measure_memory(sizes, args.seed)),
-        ("depth", "4/6 deepest chain", lambda: measure_chain(sizes)),
-        ("digits", "5/6 digits", lambda: measure_digits(sizes, args.seed)),
-        ("scaling", "6/6 scaling", lambda: measure_scaling(sizes, args.seed, PLOT)),
+        ("ops", "1/7 per-op speed", lambda: measure_ops(sizes, args.seed)),
+        ("demo", "2/7 demo workload", lambda: measure_demo(sizes, args.seed)),
+        ("memory", "3/7 memory", lambda: measure_memory(sizes, args.seed)),
+        ("depth", "4/7 deepest chain", lambda: measure_chain(sizes)),
+        ("digits", "5/7 digits", lambda: measure_digits(sizes, args.seed)),
+        ("scaling", "6/7 scaling", lambda: measure_scaling(sizes, args.seed, PLOT)),
+        ("anomaly", "7/7 anomaly mode", lambda: measure_anomaly(sizes, args.seed)),
     )
     for key, label, run in measurements:
         t0 = time.perf_counter()

@@ -189,6 +189,15 @@ def table(figures: dict[str, Any]) -> list[str]:
     return [line(headers), rule, *[line(r) for r in rows], rule]
 
 
+def anomaly_line(anomaly: dict[str, Any]) -> str:
+    """Section 7: bytes and time per node outside ``engine.detect_anomaly`` and inside it."""
+    out, inside = anomaly["outside"], anomaly["inside"]
+    return (f"7. detect_anomaly, a graph of {anomaly['nodes']:,} nodes: outside {out['bytes_per_node']:.0f} "
+            f"bytes and {out['seconds_per_node'] * 1e6:.2f} µs per node (forward + backward); inside "
+            f"{inside['bytes_per_node']:.0f} bytes ({anomaly['bytes_ratio']:.1f}x) and "
+            f"{inside['seconds_per_node'] * 1e6:.2f} µs ({anomaly['seconds_ratio']:.1f}x)")
+
+
 def agreement(figures: dict[str, Any]) -> str:
     """How closely the engines' numbers agree (reported only: tests/test_bench_workloads.py checks it)."""
     demo, traced = figures["demo"], figures["demo"]["traced"]
@@ -265,6 +274,7 @@ def print_report(figures: dict[str, Any], json_path: str | None) -> None:
     :func:`summary`'s); write the figures to ``json_path``."""
     print("\n".join(table(figures)))
     print("\n".join(scaling_lines(figures["scaling"])))
+    print(anomaly_line(figures["anomaly"]))
     print(agreement(figures))
     print(summary_line(figures))
     if json_path:
