@@ -40,6 +40,7 @@ from nn.train import (
     Diverged,
     EagerSteps,
     History,
+    explain_divergence,
     fit,
     make_optimizer,
     n_outputs,
@@ -423,8 +424,10 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
             else "no epoch had finished, so nothing was saved"
         print(f"\nvaluegrad: interrupted; {saved}", file=sys.stderr)
         return 130
-    except Diverged as e:
-        print(f"valuegrad: {e}; the last finite epoch is kept in {checkpoint}", file=sys.stderr)
+    except Diverged as e:  # anomaly detection on the batch names the op that made nan or inf
+        where = explain_divergence(model, args.loss, data.n_classes, e)
+        found = f"; anomaly detection on that batch: {where}" if where else ""
+        print(f"valuegrad: {e}{found}; the last finite epoch is kept in {checkpoint}", file=sys.stderr)
         return 1
     except (ValueError, TypeError, ImportError) as e:  # fit() rejects: a damaged checkpoint, no numpy
         raise UsageError(str(e)) from None

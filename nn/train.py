@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import Value, no_grad, trace
+from engine import sum as sum_values
 from nn.losses import (
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -95,7 +96,51 @@ def make_optimizer(name: str, params: list[Value], lr: float, weight_decay: floa
 
 class Diverged(ArithmeticError):
     """The loss became ``nan`` or infinite: training stopped before the update that would have
-    written non-finite numbers into the parameters."""
+    written non-finite numbers into the parameters.
+
+    Attributes:
+        inputs, labels: the batch whose loss it was (for :func:`explain_divergence`).
+    """
+
+    def __init__(self, message: str, inputs: Any = None, labels: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.inputs, self.labels = inputs, list(labels)
+
+
+def explain_divergence(model: Module, loss: str, n_classes: int, error: Diverged) -> str | None:
+    """Where the batch of ``error`` first turns finite numbers into nan or inf: its loss computed
+    and differentiated again, eagerly, with the model's current parameters (the step before the
+    divergence), inside :func:`engine.detect_anomaly`, in the form eager training computes and
+    then in the form compiled training does (:func:`~nn.losses.sample_loss`). Returns the first line of the
+    :class:`engine.AnomalyError` (the op, its operands, the upstream gradient, the local
+    derivative), or ``None`` when the pass finds no such op. The parameters' ``.grad`` are set
+    to 0.0 first and left as the pass leaves them."""
+    from engine import AnomalyError, detect_anomaly
+
+    if error.inputs is None or not error.labels:
+        return None
+    def eager_form(outputs: list[list[Value]]) -> Value:
+        return batch_loss(loss, outputs, error.labels, n_classes)
+
+    def traced_form(outputs: list[list[Value]]) -> Value:  # what compiled training computes
+        return sum_values([sample_loss(loss, out, [Value(t) for t in target_values(loss, c, n_classes)])
+                           for out, c in zip(outputs, error.labels)]) / len(outputs)
+
+    for form in (eager_form, traced_form):
+        try:
+            with detect_anomaly():
+                value = form([model(list(x)) for x in error.inputs])  # type: ignore[operator]
+                for p in model.parameters():
+                    p.grad = 0.0
+                value.backward()
+        except AnomalyError as e:  # (the line that made the node is this function's call: not shown)
+            first = str(e).splitlines()[0]
+            site = first.find(" (", first.find(" at node "))
+            end = first.find(f":{e.lineno}): ", site)
+            if e.filename and 0 < site < end:
+                return first[:site] + first[end + len(f":{e.lineno})"):]
+            return first
+    return None
 
 
 @dataclass
@@ -201,9 +246,9 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
     return history
 
 
-def _diverged(value: float, where: str) -> Diverged:
+def _diverged(value: float, where: str, X: Any, y: Sequence[int]) -> Diverged:
     return Diverged(f"the loss became {value} in {where}: training diverged (a smaller learning rate "
-                    f"usually helps)")
+                    f"usually helps)", X, y)
 
 
 class EagerSteps:
@@ -237,7 +282,7 @@ class EagerSteps:
         outputs = [self.model(x) for x in X]  # type: ignore[operator]
         value = batch_loss(self.loss, outputs, y, self.n_classes)
         if not math.isfinite(value.data):
-            raise _diverged(value.data, where)
+            raise _diverged(value.data, where, X, y)
         optimizer.zero_grad()
         value.backward()
         optimizer.step()
@@ -403,7 +448,7 @@ class CompiledSteps(EagerSteps):
         outputs, grads = self._replay(X, y, train=True)
         value = float(outputs[:, 0].mean())
         if not math.isfinite(value):
-            raise _diverged(value, where)
+            raise _diverged(value, where, X.tolist() if hasattr(X, "tolist") else X, y)
         self.grad = grads
         if self.index is None:
             self.theta = optimizer.step_vector(self.theta, grads)
@@ -432,4 +477,4 @@ def _describe(bar: Any, row: dict[str, float], every: int) -> None:
 
 
 __all__ = ["LOSSES", "CompiledSteps", "Diverged", "EagerSteps", "History", "MLP", "batch_loss", "evaluate",
-           "fit", "make_optimizer", "n_outputs", "predict_class"]
+           "explain_divergence", "fit", "make_optimizer", "n_outputs", "predict_class"]

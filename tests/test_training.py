@@ -255,3 +255,20 @@ def test_eager_and_compiled_epochs_show_progress_within_the_epoch(monkeypatch) -
     fit(model, data.X, data.y, loss="hinge", optimizer=SGD(model.parameters(), lr=0.1), epochs=1,
         batch_size=16, progress=False)
     assert shown == []
+
+
+@pytest.mark.parametrize("mode, lr, op, detail", [
+    # compiled: the second step's logits are about 1e4, and e^(1e4) overflows in the traced
+    # cross-entropy, log(1 + Σ (1 − tᵢ)·e^(zᵢ − z_t)): e^a = inf times an upstream 0 gives nan
+    ("--compile", "1000", "exp", "local derivative ∂/∂a = exp a = inf"),
+    # eager (whose cross-entropy subtracts the largest logit, so stays finite there): weights
+    # near 1e199 after one step make a product of two of them overflow to -inf
+    ("--eager", "1e200", "mul", "(the forward gave -inf from finite operands)"),
+])
+def test_a_diverging_run_names_the_op_through_anomaly_detection(tmp_path, capsys, mode: str, lr: str,  # type: ignore[no-untyped-def]
+                                                                op: str, detail: str) -> None:
+    status, _, err = run(["train", "--dataset", "iris", "--hidden", "8", "--optimizer", "sgd", "--lr", lr,
+                          "--epochs", "2", "--no-progress", mode, "--out", str(tmp_path)], capsys)
+    assert status == 1 and err.count("\n") == 1
+    assert "training diverged" in err and f"anomaly detection on that batch: {op} at node %" in err
+    assert detail in err
