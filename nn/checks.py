@@ -39,7 +39,11 @@ def _shown(value: Any) -> str:
         return "nothing (the field is missing)"
     if isinstance(value, (list, tuple, dict)):
         return f"a {type(value).__name__} of {len(value)}"
+    if value is None:
+        return "null"
     text = repr(value)  # (repr escapes control characters)
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        text = f"{type(value).__name__} {text}"
     return text if len(text) <= 40 else text[:37] + "..."
 
 

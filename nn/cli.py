@@ -73,6 +73,12 @@ def _hidden(text: str) -> list[int]:
     return sizes
 
 
+def _folder(text: str) -> Path:
+    if not text.strip():  # (Path("") would be the current folder)
+        raise argparse.ArgumentTypeError(f"expected a folder name (. for this one), got {text!r}")
+    return Path(text)
+
+
 def _positive(kind: type) -> Any:
     def parse(text: str) -> Any:
         try:
@@ -119,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--samples", type=_positive(int), default=200, help="moons: number of points")
     train.add_argument("--noise", type=float, default=0.1, help="moons: noise standard deviation")
     train.add_argument("--seed", type=int, default=0, help="for the weights, the split and shuffling")
-    train.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+    train.add_argument("--out", type=_folder, default=Path("out"), metavar="DIR",
                        help="where model.json, history.csv and the plots go")
     train.add_argument("--resume", action="store_true", help="continue from DIR/model.json up to --epochs")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -314,8 +320,6 @@ def _check_options(args: argparse.Namespace, explicit: set[str]) -> None:
 def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     _check_options(args, explicit)
     out: Path = args.out
-    if str(out) in ("", "."):
-        raise UsageError("--out needs a folder name (use --out . for this folder)")
     checkpoint = out / "model.json"
     history = History()
     resume: Resumed | None = None

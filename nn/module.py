@@ -24,7 +24,7 @@ from typing import Any, Union
 import engine
 from engine import Value
 from engine.atomic import write_atomic
-from nn.checks import MISSING, FieldError, choice, mapping, whole
+from nn.checks import MISSING, FieldError, choice, mapping, real, whole
 
 Input = Union[Value, float, int]
 
@@ -107,8 +107,8 @@ class Module:
 
         Raises:
             KeyError: names are missing from ``state`` or unexpected in it (both listed).
-            TypeError: a value is not a number. ValueError: a value is nan or infinite
-                (:class:`~nn.checks.FieldError`, both, naming the parameter).
+            nn.checks.FieldError: (a ``TypeError`` and a ``ValueError``) a value is not a
+                finite number (a bool, a string, nan, infinite); the message names the parameter.
         Nothing is changed when it raises.
         """
         state = mapping("state_dict", state)
@@ -119,10 +119,7 @@ class Module:
             raise KeyError(f"state_dict does not fit this model: missing {missing[:5]}"
                            f"{'…' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
                            f"{'…' if len(unexpected) > 5 else ''}")
-        values = {name: Value(state[name]).data for name in params}  # all checked before any is set
-        for name, x in values.items():
-            if not math.isfinite(x):
-                raise FieldError(name, "a finite number", state[name])
+        values = {name: real(name, state[name]) for name in params}  # all checked before any is set
         for name, p in params.items():
             p.data = values[name]
 
