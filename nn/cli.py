@@ -218,7 +218,7 @@ def draw_command(args: argparse.Namespace) -> int:
             x = [(v - m) / sd for v, m, sd in zip(x, *stats)]
         try:
             outputs = model([Value(v, f"x{i}") for i, v in enumerate(x)])
-        except ValueError as e:
+        except (ValueError, ArithmeticError) as e:
             raise UsageError(str(e)) from None
         root = outputs[0] if len(outputs) == 1 else engine_sum(outputs)
         root.backward()
