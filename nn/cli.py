@@ -13,6 +13,7 @@ import argparse
 import csv
 import errno
 import io
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -21,8 +22,11 @@ from typing import Any, NoReturn
 
 from engine import GuardFailed, TracingError, Value, gradcheck
 from engine import sum as engine_sum
+from engine.atomic import remove_stale_temporaries
 from engine.parse import ExpressionError, function_names, parse_expression
 from nn import check_engine_command, export_command
+from nn.checkpoint import Resumed, check_checkpoint, check_standardize, check_steps
+from nn.checks import check_outputs
 from nn.data import (
     Dataset,
     Standardizer,
@@ -68,6 +72,12 @@ def _hidden(text: str) -> list[int]:
     if not sizes or any(n < 1 for n in sizes):
         raise argparse.ArgumentTypeError(f"expected positive layer widths like 16,16, got {text!r}")
     return sizes
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():  # (Path("") would be the current folder)
+        raise argparse.ArgumentTypeError(f"expected a folder name (. for this one), got {text!r}")
+    return Path(text)
 
 
 def _positive(kind: type) -> Any:
@@ -116,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--samples", type=_positive(int), default=200, help="moons: number of points")
     train.add_argument("--noise", type=float, default=0.1, help="moons: noise standard deviation")
     train.add_argument("--seed", type=int, default=0, help="for the weights, the split and shuffling")
-    train.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+    train.add_argument("--out", type=_folder, default=Path("out"), metavar="DIR",
                        help="where model.json, history.csv and the plots go")
     train.add_argument("--resume", action="store_true", help="continue from DIR/model.json up to --epochs")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -196,22 +206,29 @@ def draw_command(args: argparse.Namespace) -> int:
     """``valuegrad draw``: backward, then draw the graph to ``--output``."""
     from engine.draw import draw
 
+    files: list[tuple[str, Path, tuple[str, ...]]] = [("-o", args.output, (".svg", ".png", ".dot"))]
+    if args.steps is not None:
+        files.append(("--steps", args.steps, (".html", ".htm")))
+    try:
+        check_outputs(files, [args.model] if args.model is not None else [])
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if args.model is not None:
         try:
             document = read_model_document(args.model)
             model = MLP.from_document(document)
+            stats = check_standardize(document, model.nin)
         except (OSError, ValueError) as e:
             raise UsageError(str(e)) from None
         try:
             x = [float(v) for v in args.input.split(",")] if args.input else [0.0] * model.nin
         except ValueError:
             raise UsageError(f"--input takes numbers separated by commas, got {args.input!r}") from None
-        stats = document.get("extra", {}).get("standardize")
-        if args.input and stats and len(stats.get("mean", [])) == len(x):  # as the model saw data
-            x = [(v - m) / sd for v, m, sd in zip(x, stats["mean"], stats["std"])]
+        if args.input and stats and len(x) == model.nin:  # as the model saw data
+            x = [(v - m) / sd for v, m, sd in zip(x, *stats)]
         try:
             outputs = model([Value(v, f"x{i}") for i, v in enumerate(x)])
-        except ValueError as e:
+        except (ValueError, ArithmeticError) as e:
             raise UsageError(str(e)) from None
         root = outputs[0] if len(outputs) == 1 else engine_sum(outputs)
         root.backward()
@@ -339,16 +356,15 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     out: Path = args.out
     checkpoint = out / "model.json"
     history = History()
-    resume: dict[str, Any] | None = None
+    resume: Resumed | None = None
     if args.resume:
-        try:
-            resume = read_model_document(checkpoint)
-            saved = resume["extra"]["args"]
-            for key in RUN_OPTIONS:  # (checkpoints from before --compile existed lack it)
-                setattr(args, key, bool(saved.get(key, False)) if key == "compile" else saved[key])
-            start = int(resume["extra"]["epoch"])
+        try:  # every field is checked before anything is trained or written
+            resume = check_checkpoint(read_model_document(checkpoint), RUN_OPTIONS,
+                                      vars(build_parser().parse_args(["train"])), DATASETS)
+            vars(args).update(resume.options)
+            start = resume.epoch
             history = _read_history(out / "history.csv", start)
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, ArithmeticError) as e:
             raise UsageError(f"cannot resume from {checkpoint}: {e}") from None
         args.csv = Path(args.csv) if args.csv else None
     else:
@@ -360,7 +376,19 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     except OSError as e:
         raise UsageError(f"cannot write to --out {out}: {e.strerror or e}") from None
 
-    data = load_dataset(args)
+    outputs = [out / name for name in ("model.json", "history.csv", "training.png", "decision_boundary.png")]
+    try:
+        check_outputs([("--out", path, (path.suffix,)) for path in outputs], [args.csv] if args.csv else [])
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if resume is not None and args.csv is not None:
+        try:
+            data = load_dataset(args)
+        except UsageError:  # (its message could quote the file, which the checkpoint names)
+            raise UsageError(f"cannot resume from {checkpoint}: the data file it names, {args.csv}, "
+                             f"is missing or is not a CSV file with a column {args.target!r}") from None
+    else:
+        data = load_dataset(args)
     if args.loss is None:
         args.loss = "hinge" if data.n_classes == 2 and args.dataset == "moons" else "cross_entropy"
     if args.lr is None:
@@ -374,28 +402,34 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
             raise ValueError(f"--test-size {args.test_size} leaves {len(X_train)} training and "
                              f"{len(X_test)} test samples; both need at least one")
         if resume is not None:  # the statistics the run started with, not a refit
-            stats = resume["extra"]["standardize"]
-            scaler = Standardizer(stats["mean"], stats["std"])
-            model = MLP.from_document(resume)
+            scaler = Standardizer(resume.mean, resume.std)
+            model, optimizer = resume.model, resume.optimizer
+            if model.nouts[-1] != nout:
+                raise ValueError(f"the model has {model.nouts[-1]} outputs; {args.loss} on {data.name} "
+                                 f"needs {nout}")
+            check_steps(optimizer.steps, start, math.ceil(len(X_train) / args.batch_size))
         else:
             scaler = Standardizer.fit(X_train)
             model = MLP(data.n_features, [*args.hidden, nout], activation=args.activation, rng=args.seed,
                         init=args.init)
+            optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay,
+                                       args.momentum)
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-        optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay,
-                                   args.momentum)
-        if resume is not None:
-            optimizer.load_state_dict(resume["extra"]["optimizer"])
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, ArithmeticError) as e:
         raise UsageError(str(e) if resume is None else f"cannot resume from {checkpoint}: {e}") from None
-    if start >= args.epochs:
-        raise UsageError(f"the checkpoint is already at epoch {start}; ask for more --epochs")
+    if start > args.epochs:
+        raise UsageError(f"the checkpoint is already at epoch {start}; ask for more --epochs (or "
+                         f"--epochs {start} to finish its plots and report)")
+    # A run killed while writing leaves the atomic writer's temporary files; none is in use now.
+    remove_stale_temporaries(out)
 
     how = _training_mode(args, model, data.n_features, data.n_classes)
     print(f"valuegrad: {how}; {data.name}: {len(X_train)} training and {len(X_test)} test samples, "
           f"{data.n_features} features, {data.n_classes} classes; {model} with "
           f"{model.num_parameters()} parameters; {args.loss} loss, {args.optimizer} lr {args.lr}"
-          + (f"; resuming after epoch {start}" if start else ""), flush=True)
+          + (f"; resuming after epoch {start}" if 0 < start < args.epochs else "")
+          + (f"; all {start} epochs are done: writing the report" if start == args.epochs else ""),
+          flush=True)
 
     saved_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                   if k in RUN_OPTIONS}
@@ -414,10 +448,11 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     # continues it exactly; resuming with more stretches the rest of the schedule.
     schedule = (args.lr, args.lr / 10) if args.schedule == "linear" else None
     try:
-        fit(model, X_train, y_train, loss=args.loss, optimizer=optimizer, epochs=args.epochs,
-            batch_size=args.batch_size, seed=args.seed, n_classes=data.n_classes, X_test=X_test,
-            y_test=y_test, lr_schedule=schedule, start_epoch=start, history=history,
-            on_epoch_end=save_checkpoint, progress=not args.no_progress, compile=args.compile)
+        if start < args.epochs:  # (else a run killed after its last epoch: only the report is left)
+            fit(model, X_train, y_train, loss=args.loss, optimizer=optimizer, epochs=args.epochs,
+                batch_size=args.batch_size, seed=args.seed, n_classes=data.n_classes, X_test=X_test,
+                y_test=y_test, lr_schedule=schedule, start_epoch=start, history=history,
+                on_epoch_end=save_checkpoint, progress=not args.no_progress, compile=args.compile)
     except KeyboardInterrupt:
         done = history.rows[-1]["epoch"] if history.rows else 0
         saved = f"epoch {int(done)} is saved in {checkpoint}; continue with --resume" if done \
@@ -439,7 +474,7 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     _, train_acc = steps.evaluate(X_train, y_train)
     _, test_acc = steps.evaluate(X_test, y_test)
     print(f"after training: train accuracy {train_acc:.4f}  test accuracy {test_acc:.4f}")
-    written = [checkpoint, out / "history.csv"]
+    written = [checkpoint, out / "history.csv"] if start < args.epochs else []
     try:
         from nn.plots import plot_decision_boundary, plot_history
 

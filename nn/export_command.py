@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
+from nn.checks import check_outputs
 from nn.module import MLP, read_model_document
 from nn.torch_bridge import to_torch
 
@@ -39,11 +40,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> str:
     """Write the export; returns the line to print. Raises ``ValueError`` for bad input."""
-    if args.output.suffix.lower() not in SUFFIXES[args.to]:
-        raise ValueError(f"-o for --to {args.to} must end in {' or '.join(SUFFIXES[args.to])}, got "
-                         f"{args.output.name!r}")
-    if args.output.exists() and args.model.exists() and args.output.resolve() == args.model.resolve():
-        raise ValueError("-o names the model file itself; write the export elsewhere")
+    check_outputs([(f"-o for --to {args.to}", args.output, SUFFIXES[args.to])], [args.model])
     try:
         model = MLP.from_document(read_model_document(args.model))
     except OSError as error:

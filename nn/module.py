@@ -10,11 +10,13 @@ Reference: PyTorch documentation, ``torch.nn.Module`` and ``torch.nn.Linear`` (i
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import numbers
 import os
 import random
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Union
@@ -22,12 +24,20 @@ from typing import Any, Union
 import engine
 from engine import Value
 from engine.atomic import write_atomic
+from nn.checks import MISSING, FieldError, choice, mapping, real, whole
 
 Input = Union[Value, float, int]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 INITS = ("pytorch", "micrograd")
 FORMAT_VERSION = 1
+
+# Limits on what a model file may ask for, checked before anything is allocated: a tampered
+# file cannot make the reader build a billion-weight model or recurse without end.
+MAX_PARAMETERS = 1_000_000
+MAX_FILE_BYTES = 256 * 2**20
+MAX_JSON_DEPTH = 32
+MAX_NUMBER_CHARS = 40  # longer than any float repr (e.g. -1.5345791372471203e-06) or sane int
 
 
 def _check_size(name: str, n: object) -> int:
@@ -107,10 +117,12 @@ class Module:
 
         Raises:
             KeyError: names are missing from ``state`` or unexpected in it (both listed).
-            TypeError: a value is not a number.
             ValueError: two names of one tied parameter have different values.
+            nn.checks.FieldError: (a ``TypeError`` and a ``ValueError``) a value is not a
+                finite number (a bool, a string, nan, infinite); the message names the parameter.
         Nothing is changed when it raises.
         """
+        state = mapping("state_dict", state)
         params = dict(self.named_parameters(remove_duplicate=False))
         missing = sorted(set(params) - set(state))
         unexpected = sorted(set(state) - set(params))
@@ -118,7 +130,7 @@ class Module:
             raise KeyError(f"state_dict does not fit this model: missing {missing[:5]}"
                            f"{'…' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
                            f"{'…' if len(unexpected) > 5 else ''}")
-        values = {name: Value(state[name]).data for name in params}  # all checked before any is set
+        values = {name: real(name, state[name]) for name in params}  # all checked before any is set
         first: dict[int, str] = {}
         for name, p in params.items():
             other = first.setdefault(id(p), name)
@@ -157,20 +169,58 @@ class Module:
         """Rebuild a module from the dictionary that :meth:`save` writes.
 
         Raises:
-            ValueError: the dictionary does not describe a module of type ``cls``.
+            ValueError: the dictionary does not describe a module of type ``cls``, or one with
+                more than :data:`MAX_PARAMETERS` parameters (refused before it is built).
+                A bad field raises :class:`~nn.checks.FieldError` (a ``ValueError``) naming it.
         """
+        module_type, config = _checked_config(mapping("the model file", document).get("config", MISSING))
+        if not issubclass(module_type, cls):
+            raise ValueError(f"the model file holds a {module_type.__name__!r}, not a {cls.__name__}")
+        state = mapping("state", document.get("state", MISSING))
         try:
-            config = dict(document["config"])
-            kind = config.pop("type", None)
-            module_type = _MODULE_TYPES.get(str(kind))
-            if module_type is None or not issubclass(module_type, cls):
-                raise ValueError(f"the model file holds a {kind!r}, not a {cls.__name__}")
             module = module_type(**config)
-            module.load_state_dict(dict(document["state"]))
+            module.load_state_dict(state)
+        except FieldError as e:
+            raise e.under("state") from None
         except (KeyError, TypeError) as e:
             raise ValueError(f"the model file does not describe a valid model: {e}") from None
         return module
 
+
+
+def _checked_config(config: Any) -> tuple[type[Module], dict[str, Any]]:
+    """The module type and constructor arguments of a model file's ``config``, every field
+    checked, and the parameter count checked against :data:`MAX_PARAMETERS`."""
+    config = dict(mapping("config", config))
+    kind = config.pop("type", MISSING)
+    module_type = _MODULE_TYPES.get(kind) if isinstance(kind, str) else None
+    if module_type is None:
+        raise FieldError("config.type", "one of " + ", ".join(map(repr, _MODULE_TYPES)), kind)
+    arguments = inspect.signature(module_type).parameters
+    for key, parameter in arguments.items():
+        if key != "rng" and parameter.default is inspect.Parameter.empty and key not in config:
+            raise FieldError(f"config.{key}", f"a field of a {kind}", MISSING)
+    for key, value in config.items():
+        field = f"config.{key}"
+        if key in ("nin", "nout") and key in arguments:
+            whole(field, value, 1, MAX_PARAMETERS)
+        elif key == "nouts" and key in arguments:
+            if not isinstance(value, list) or not 1 <= len(value) <= MAX_PARAMETERS:
+                raise FieldError(field, "a non-empty list of layer widths", value)
+            for i, n in enumerate(value):
+                whole(f"{field}.{i}", n, 1, MAX_PARAMETERS)
+        elif key in ("activation", "output_activation") and key in arguments:
+            choice(field, value, ACTIVATIONS)
+        elif key == "init" and key in arguments:
+            choice(field, value, INITS)
+        else:
+            raise FieldError(field, f"only the fields of a {kind} ({', '.join(arguments)})", value)
+    sizes = [config["nin"], *config.get("nouts", [config.get("nout", 1)])]
+    count = sum((nin + 1) * nout for nin, nout in zip(sizes, sizes[1:]))  # weights and biases
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"the model file describes a {kind} of {count} parameters; valuegrad reads "
+                         f"models of at most {MAX_PARAMETERS}")
+    return module_type, config
 
 
 def _named(attr: object, name: str, seen: set[int] | None) -> Iterator[tuple[str, Value]]:
@@ -390,23 +440,58 @@ def draw_model(model: MLP, x: Sequence[Input], collapse: str | None = None, **op
 def read_model_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a model file written by :meth:`MLP.save`.
 
+    A UTF-8 byte order mark at the start is skipped. The file is refused before it is parsed
+    when it is larger than :data:`MAX_FILE_BYTES` or nests deeper than :data:`MAX_JSON_DEPTH`,
+    and while parsing when a number is longer than :data:`MAX_NUMBER_CHARS` characters.
+    ``NaN`` and ``Infinity`` parse (so that the field holding one is named when it is checked).
+
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: not JSON, not a valuegrad model, or an unsupported format version.
+        ValueError: not JSON, too large or deep, not a valuegrad model, an unsupported format
+            version, or an ``extra`` that is not an object.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"{path} is {path.stat().st_size} bytes; a model file is at most {MAX_FILE_BYTES}")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+        text = path.read_bytes().decode("utf-8-sig")
+        depth = _json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"it nests {depth} levels deep, at most {MAX_JSON_DEPTH} are read")
+        document = json.loads(text, parse_int=_number(int), parse_float=_number(float))
+    except ValueError as e:  # (also a JSONDecodeError, or a UnicodeDecodeError: not UTF-8)
         raise ValueError(f"{path} is not a valuegrad model (not JSON: {e})") from None
     if not isinstance(document, dict) or document.get("format") != "valuegrad-model":
         raise ValueError(f"{path} is not a valuegrad model file")
     if document.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path} has model format version {document.get('format_version')!r}; "
                          f"this valuegrad reads version {FORMAT_VERSION}")
+    document["extra"] = mapping("extra", document.get("extra", {}))
     return document
+
+
+def _json_depth(text: str) -> int:
+    """How deep the brackets of JSON ``text`` nest (strings, with their escapes, skipped)."""
+    depth = deepest = 0
+    for token in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]', text):
+        bracket = token.group()
+        if bracket in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif bracket in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
+def _number(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ValueError(f"a number of {len(text)} characters, at most {MAX_NUMBER_CHARS} are read")
+        return kind(text)
+
+    return parse
 
 
 def write_json_atomic(path: str | os.PathLike[str], document: Any) -> None:

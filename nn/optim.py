@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine import Value
+from nn.checks import MISSING, FieldError, mapping, real, reals, whole
 
 
 def _check_hyper(name: str, value: float, low: float = 0.0, high: float = math.inf,
@@ -117,19 +118,22 @@ class Optimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`: the hyperparameters (as ``torch.optim`` restores its
-        param groups) and the running state. Raises ``ValueError`` or ``KeyError`` if it does
-        not fit."""
-        self.lr = _check_hyper("lr", state["lr"])
-        self.steps = int(state["steps"])
-        for name in self.buffer_names:
-            self.buffers[name] = self._restore_buffer(state, name)
+        param groups) and the running state (``steps``, the moment buffers).
 
-    def _restore_buffer(self, state: dict[str, Any], key: str) -> list[float]:
-        buffer = [float(x) for x in state[key]]
-        if len(buffer) != len(self.params):
-            raise ValueError(f"optimizer state has {len(buffer)} entries in {key!r}, "
-                             f"but the optimizer has {len(self.params)} parameters")
-        return buffer
+        Raises:
+            nn.checks.FieldError: (a ``ValueError`` and a ``TypeError``) a field is missing or
+                has a wrong type, length or range (the message names it). Nothing changes then.
+        """
+        vars(self).update(self._checked_state(mapping("optimizer state", state)))
+
+    def _checked_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The attributes a state sets, every one checked (the same ranges as the constructor)."""
+        return {"lr": real("lr", state.get("lr", MISSING), 0.0),
+                "steps": whole("steps", state.get("steps", MISSING), 0),
+                "buffers": {name: self._restore_buffer(state, name) for name in self.buffer_names}}
+
+    def _restore_buffer(self, state: dict[str, Any], key: str, low: float = -math.inf) -> list[float]:
+        return reals(key, state.get(key, MISSING), len(self.params), low)
 
 
 class SGD(Optimizer):
@@ -173,10 +177,10 @@ class SGD(Optimizer):
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "momentum": self.momentum, "weight_decay": self.weight_decay}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.momentum = _check_hyper("momentum", state["momentum"], 0.0, 1.0, high_open=True)
-        self.weight_decay = _check_hyper("weight_decay", state["weight_decay"])
+    def _checked_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {**super()._checked_state(state),
+                "momentum": real("momentum", state.get("momentum", MISSING), 0.0, 1.0, high_open=True),
+                "weight_decay": real("weight_decay", state.get("weight_decay", MISSING), 0.0)}
 
 
 class Adam(Optimizer):
@@ -239,10 +243,15 @@ class Adam(Optimizer):
         return {**super().state_dict(), "betas": list(self.betas), "eps": self.eps,
                 "weight_decay": self.weight_decay}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        beta1, beta2 = state["betas"]
-        self.betas = (_check_hyper("beta1", beta1, 0.0, 1.0, high_open=True),
-                      _check_hyper("beta2", beta2, 0.0, 1.0, high_open=True))
-        self.eps = _check_eps(state["eps"])
-        self.weight_decay = _check_hyper("weight_decay", state["weight_decay"])
+    def _checked_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        betas = state.get("betas", MISSING)
+        if not isinstance(betas, list) or len(betas) != 2:
+            raise FieldError("betas", "a pair [beta1, beta2]", betas)
+        checked = super()._checked_state(state)
+        checked["buffers"]["v"] = self._restore_buffer(state, "v", 0.0)  # a mean of squares: never negative
+        eps = real("eps", state.get("eps", MISSING), 0.0)
+        if eps == 0.0:
+            raise FieldError("eps", "a number > 0", eps)
+        return {**checked,
+                "betas": tuple(real(f"betas.{i}", b, 0.0, 1.0, high_open=True) for i, b in enumerate(betas)),
+                "eps": eps, "weight_decay": real("weight_decay", state.get("weight_decay", MISSING), 0.0)}
