@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import csv
+import importlib.util
+import json
 import math
+from pathlib import Path
 from statistics import pstdev
 
 import pytest
 
-from nn import MLP, SGD, Adam, fit, layer_statistics, load_iris, standardize, train_test_split
+from nn import MLP, SGD, Adam, Standardizer, fit, layer_statistics, load_iris, standardize, train_test_split
+from nn.cli import main
 from nn.diagnostics import layer_activations
 
 
@@ -139,3 +144,85 @@ def test_compiled_training_gives_the_update_to_data_of_eager_training(make) -> N
         assert a["update_to_data"] is not None and 1e-5 < a["update_to_data"] < 1
         assert b["update_to_data"] == pytest.approx(a["update_to_data"], rel=1e-9)
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-9)
+
+
+FIELDS = ["epoch", "layer", "dead_fraction", "saturated_fraction", "activation_mean", "activation_std",
+          "grad_norm", "update_to_data"]
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def test_train_diagnose_writes_a_row_per_epoch_and_layer_and_the_plot(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "run"
+    status = main(["train", "--dataset", "iris", "--epochs", "3", "--out", str(out), "--diagnose",
+                   "--no-progress"])
+    stdout, stderr = capsys.readouterr()
+    assert status == 0, stderr
+    header, rows = read_csv(out / "diagnostics.csv")
+    assert header == FIELDS
+    assert [(r["epoch"], r["layer"]) for r in rows] == [(str(e), str(k)) for e in (1, 2, 3) for k in (1, 2)]
+    for r in rows:
+        assert float(r["activation_std"]) >= 0
+        assert float(r["grad_norm"]) > 0 and float(r["update_to_data"]) > 0
+        assert r["saturated_fraction"] == ""  # relu and linear layers do not saturate
+        assert (r["dead_fraction"] == "") == (r["layer"] == "2")  # the output layer is linear
+    assert all(0 <= float(r["dead_fraction"]) <= 1 for r in rows if r["layer"] == "1")
+    # the last epoch's rows are the statistics of the saved model on the standardized training set
+    document = json.loads((out / "model.json").read_text())
+    data = load_iris()
+    X_train, _, _, _ = train_test_split(data.X, data.y, 0.3, seed=0)
+    stats = document["extra"]["standardize"]
+    X = Standardizer(stats["mean"], stats["std"]).transform(X_train)
+    expected = layer_statistics(MLP.from_document(document), X)
+    for r, s in zip(rows[-2:], expected):
+        assert float(r["activation_mean"]) == pytest.approx(s["activation_mean"], rel=1e-12)
+        assert float(r["activation_std"]) == pytest.approx(s["activation_std"], rel=1e-12)
+        assert r["dead_fraction"] == ("" if s["dead_fraction"] is None else repr(s["dead_fraction"]))
+    if importlib.util.find_spec("matplotlib") is None:
+        assert "no plots" in stderr
+    else:
+        assert (out / "diagnostics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert str(out / "diagnostics.png") in stdout
+
+
+def test_dead_relus_are_warned_about_once_naming_the_layer_and_the_flag(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # SGD at lr 2 on iris kills 10 of the second hidden layer's 16 ReLUs by epoch 4 (this seed)
+    status = main(["train", "--dataset", "iris", "--hidden", "16,16", "--optimizer", "sgd", "--lr", "2",
+                   "--epochs", "5", "--out", str(tmp_path), "--diagnose", "--no-progress"])
+    _, stderr = capsys.readouterr()
+    assert status == 0, stderr
+    _, rows = read_csv(tmp_path / "diagnostics.csv")
+    dead = {(r["epoch"], r["layer"]): float(r["dead_fraction"]) for r in rows if r["dead_fraction"]}
+    assert dead[("4", "2")] > 0.5 and dead[("5", "2")] > 0.5  # dead after two epochs, warned once
+    warnings = [line for line in stderr.splitlines() if "dead" in line]
+    assert warnings == ["valuegrad: warning: layer 2: 62% of its ReLU units are dead (0 on every training "
+                        "sample) after epoch 4; likely cause: a learning rate too high, or the bias "
+                        "initialisation; try --lr 0.2 (or --activation tanh)"]
+
+
+def test_without_diagnose_nothing_extra_is_written(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    status = main(["train", "--dataset", "iris", "--hidden", "16,16", "--optimizer", "sgd", "--lr", "2",
+                   "--epochs", "5", "--out", str(tmp_path), "--no-progress"])
+    _, stderr = capsys.readouterr()
+    assert status == 0
+    assert not list(tmp_path.glob("diagnostics*")) and "warning" not in stderr
+
+
+def test_resume_continues_the_diagnostics_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    common = ["--dataset", "wine", "--no-progress", "--diagnose", "--eager"]
+    assert main(["train", *common, "--epochs", "3", "--out", str(whole)]) == 0
+    assert main(["train", *common, "--epochs", "1", "--out", str(part)]) == 0
+    # a row of an epoch the checkpoint does not hold (as if stopped between the two writes) is dropped
+    (part / "diagnostics.csv").write_text((part / "diagnostics.csv").read_text() + "2,1,,,9,9,9,9\n")
+    resume = ["train", "--resume", "--out", str(part), "--diagnose", "--no-progress"]
+    assert main([*resume, "--epochs", "3"]) == 0
+    capsys.readouterr()
+    assert read_csv(part / "diagnostics.csv") == read_csv(whole / "diagnostics.csv")
+    (part / "diagnostics.csv").write_text("a,b\n1,2\n")
+    assert main([*resume, "--epochs", "4"]) == 2
+    assert "--diagnose:" in capsys.readouterr().err
