@@ -18,6 +18,7 @@ from nn.data import (
     standardize,
     train_test_split,
 )
+from nn.diagnostics import layer_statistics
 from nn.losses import (
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -35,6 +36,7 @@ from nn.train import History, evaluate, fit
 __all__ = [
     "MLP", "SGD", "Adam", "Dataset", "adam_to_torch", "History", "Layer", "Module", "Neuron", "Optimizer",
     "Standardizer", "binary_cross_entropy_with_logits", "cross_entropy", "draw_model", "evaluate",
-    "fit", "from_torch", "hinge_loss", "load_csv", "load_digits", "load_iris", "load_wine", "log_softmax",
-    "logsumexp", "make_moons", "mse_loss", "softmax", "standardize", "to_torch", "train_test_split",
+    "fit", "from_torch", "hinge_loss", "layer_statistics", "load_csv", "load_digits", "load_iris",
+    "load_wine", "log_softmax", "logsumexp", "make_moons", "mse_loss", "softmax", "standardize", "to_torch",
+    "train_test_split",
 ]

@@ -37,6 +37,7 @@ from nn.data import (
     make_moons,
     train_test_split,
 )
+from nn.diagnose_command import TrainingDiagnostics
 from nn.module import ACTIVATIONS, INITS, MLP, graph_groups, read_model_document, write_text_atomic
 from nn.train import (
     LOSSES,
@@ -130,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where model.json, history.csv and the plots go")
     train.add_argument("--resume", action="store_true", help="continue from DIR/model.json up to --epochs")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--diagnose", action="store_true",
+                       help="per epoch and layer: dead and saturated units, activations, gradient norm and "
+                            "update-to-data ratio into DIR/diagnostics.csv and .png, with warnings")
     mode = train.add_mutually_exclusive_group()
     mode.add_argument("--compile", dest="compile", action="store_const", const=True, default=None,
                       help="trace the model and loss once and train by batched replay (numpy): the "
@@ -315,7 +319,7 @@ def _check_options(args: argparse.Namespace, explicit: set[str]) -> None:
         if extra:
             flags = ", ".join("--" + k.replace("_", "-") for k in extra)
             raise UsageError(f"--resume continues the saved run with its own settings; drop {flags} "
-                             f"(only --epochs, --out and --no-progress go with --resume)")
+                             f"(only --epochs, --out, --no-progress and --diagnose go with --resume)")
         return
     if args.dataset is None and args.csv is None:
         raise UsageError("say what to train on: --dataset NAME or --csv PATH --target COLUMN")
@@ -376,7 +380,8 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     except OSError as e:
         raise UsageError(f"cannot write to --out {out}: {e.strerror or e}") from None
 
-    outputs = [out / name for name in ("model.json", "history.csv", "training.png", "decision_boundary.png")]
+    outputs = [out / name for name in ("model.json", "history.csv", "training.png", "decision_boundary.png",
+                                       "diagnostics.csv", "diagnostics.png")]
     try:
         check_outputs([("--out", path, (path.suffix,)) for path in outputs], [args.csv] if args.csv else [])
     except ValueError as e:
@@ -435,8 +440,11 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
                   if k in RUN_OPTIONS}
 
     saved_epoch = [start]  # the epoch in the checkpoint, for the message if writing fails
+    diagnostics = _diagnostics(args, model, X_train, optimizer, start)
 
     def save_checkpoint(epoch: int, hist: History) -> None:
+        if diagnostics is not None:  # (before the checkpoint: the CSV never lags behind it)
+            diagnostics.epoch_end(epoch)
         extra = {"epoch": epoch, "args": saved_args, "optimizer": optimizer.state_dict(),
                  "standardize": {"mean": scaler.mean, "std": scaler.std},
                  "feature_names": data.feature_names, "class_names": data.class_names}
@@ -474,12 +482,16 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     _, train_acc = steps.evaluate(X_train, y_train)
     _, test_acc = steps.evaluate(X_test, y_test)
     print(f"after training: train accuracy {train_acc:.4f}  test accuracy {test_acc:.4f}")
-    written = [checkpoint, out / "history.csv"] if start < args.epochs else []
+    written = ([checkpoint, out / "history.csv"] + ([out / "diagnostics.csv"] if diagnostics else [])) \
+        if start < args.epochs else []
     try:
         from nn.plots import plot_decision_boundary, plot_history
 
         plot_history(history, out / "training.png", title=f"{data.name}: {model}")
         written.append(out / "training.png")
+        if diagnostics is not None:
+            diagnostics.plot(out / "diagnostics.png", title=f"{data.name}: {model}, layer by layer")
+            written.append(out / "diagnostics.png")
         if data.n_features == 2:
             def score(output: list[Any]) -> float:
                 return float(predict_class(args.loss, output))
@@ -495,6 +507,17 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
                          f"{checkpoint})") from None
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _diagnostics(args: argparse.Namespace, model: MLP, X: list[list[float]], optimizer: Any,
+                 start: int) -> TrainingDiagnostics | None:
+    """``--diagnose``: what measures the layers after each epoch (``None`` without it)."""
+    if not args.diagnose:
+        return None
+    try:
+        return TrainingDiagnostics(args.out, model, X, optimizer, start)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--diagnose: {e}") from None
 
 
 def _history_csv(history: History) -> str:

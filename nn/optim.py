@@ -43,6 +43,12 @@ class Optimizer:
     the number of steps taken, and one buffer per entry of :attr:`buffer_names` (a number per
     parameter: a list of floats, or a numpy array while :meth:`step_vector` is used).
 
+    After each step, :attr:`last_update` holds that step's change of every parameter,
+    ``p_after − p_before`` (a list, or a numpy array after :meth:`step_vector`), in the order
+    of :attr:`params`; ``None`` before the first step (and after :meth:`load_state_dict`,
+    which does not restore it). For plain SGD it is ``−lr·g`` up to the rounding of the
+    subtraction. :func:`nn.diagnostics.layer_statistics` reads it for the update-to-data ratio.
+
     A subclass writes its update once, in :meth:`update`, with ``+ - * /`` and the ``sqrt``
     it is given, so the same code steps one float (:meth:`step`, on the parameters' Values) or
     a whole numpy vector of parameters (:meth:`step_vector`, compiled training). Both give
@@ -67,6 +73,7 @@ class Optimizer:
             seen.add(id(p))
         self.lr = _check_hyper("lr", lr)
         self.steps = 0
+        self.last_update: Any = None
         self.buffers: dict[str, Any] = {name: [0.0] * len(self.params) for name in self.buffer_names}
 
     def zero_grad(self) -> None:
@@ -84,11 +91,15 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter once from its current gradient (``p.data`` in place)."""
         buffers = [self._as_list(name) for name in self.buffer_names]
+        change = [0.0] * len(self.params)
         for i, p in enumerate(self.params):
             g = p.grad.data if isinstance(p.grad, Value) else p.grad  # a create_graph gradient
+            before = p.data
             p.data, new = self.update(p.data, g, [b[i] for b in buffers], math.sqrt)
+            change[i] = p.data - before
             for b, x in zip(buffers, new):
                 b[i] = x
+        self.last_update = change
         self.steps += 1
 
     def step_vector(self, theta: Any, grad: Any) -> Any:
@@ -100,10 +111,11 @@ class Optimizer:
 
         buffers = [self.buffers[name] for name in self.buffer_names]
         buffers = [b if isinstance(b, np.ndarray) else np.array(b, dtype=float) for b in buffers]
-        theta, new = self.update(theta, grad, buffers, np.sqrt)
+        stepped, new = self.update(theta, grad, buffers, np.sqrt)
+        self.last_update = stepped - theta  # as step() records it, element by element
         self.buffers = dict(zip(self.buffer_names, new))
         self.steps += 1
-        return theta
+        return stepped
 
     def _as_list(self, name: str) -> list[float]:
         buffer = self.buffers[name]

@@ -5,6 +5,7 @@ Files are written atomically: drawn to a temporary file in the same folder, then
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -92,5 +93,52 @@ def plot_decision_boundary(predict: Callable[[Sequence[float]], list[Value]], X:
     ax.set_xlabel(feature_names[0])
     ax.set_ylabel(feature_names[1])
     ax.set_title(title or "Decision boundary")
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_diagnostics(rows: Sequence[dict[str, str]], activations: Sequence[str],
+                     first: tuple[int, list[list[float]]], last: tuple[int, list[list[float]]],
+                     path: str | os.PathLike[str], title: str = "") -> None:
+    """``valuegrad train --diagnose``'s picture, saved at ``path``: on top, one panel per layer
+    with the histogram of its activations in epoch ``first[0]`` and in epoch ``last[0]``
+    (``first[1][k]`` and ``last[1][k]``: layer ``k``'s activations, all samples and units);
+    below, each layer's update-to-data ratio per epoch (``rows``: the ``diagnostics.csv``
+    rows) on a log scale, with Karpathy's guide line at 1e-3 ("Building makemore Part 3",
+    2022). ``activations`` names each layer's activation function, for the titles.
+
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
+    plt = _pyplot()
+    n = len(activations)
+    fig = plt.figure(figsize=(max(8.0, 3.2 * n), 7.0))
+    grid = fig.add_gridspec(2, n, height_ratios=(1, 1.1))
+    for k, activation in enumerate(activations):
+        ax = fig.add_subplot(grid[0, k])
+        finite = [[v for v in layers[k] if math.isfinite(v)] for _, layers in (first, last)]
+        low, high = min(finite[0] + finite[1], default=0.0), max(finite[0] + finite[1], default=0.0)
+        span = (low, high) if high > low else (low - 0.5, high + 0.5)  # (one value: a bar around it)
+        for (epoch, _), values in zip((first, last), finite) if first[0] != last[0] else [(last, finite[1])]:
+            ax.hist(values, bins=40, range=span, histtype="step", density=True, label=f"epoch {epoch}")
+        ax.set_title(f"layer {k + 1} ({activation})")
+        ax.set_xlabel("activation")
+        ax.legend(fontsize="small")
+    ax = fig.add_subplot(grid[1, :])
+    for k in range(n):
+        points = [(int(r["epoch"]), float(r["update_to_data"])) for r in rows
+                  if int(r["layer"]) == k + 1 and r["update_to_data"] and float(r["update_to_data"]) > 0]
+        if points:
+            ax.plot([e for e, _ in points], [v for _, v in points], marker=".", label=f"layer {k + 1}")
+    ax.axhline(1e-3, color="k", linestyle="--", linewidth=1, label="1e-3 (guide)")
+    ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("update-to-data ratio")
+    ax.set_title("std(last step's weight change) / std(weights), per layer")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    fig.suptitle(title or "Diagnostics")
+    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

@@ -67,7 +67,7 @@ TRAIN_OPTIONS = [
     option("--seed", st.sampled_from(["0", "7", "-1", "1e3"])),
     option("--samples", st.sampled_from(["20", "60", "0", "1"])),
     option("--noise", number),
-    st.sampled_from([["--eager"], ["--compile"], ["--resume"], ["--no-progress"]]),
+    st.sampled_from([["--eager"], ["--compile"], ["--resume"], ["--no-progress"], ["--diagnose"]]),
 ]
 
 expression = st.recursive(
