@@ -43,9 +43,11 @@ lab: $(STAMP)
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[lab]'
 	$(BIN)/jupyter lab notebooks
 
-# Property tests at 10,000+ examples each (the long hypothesis profile): minutes, not seconds.
+# Property tests at 10,000+ examples each (the long hypothesis profile): minutes, not seconds;
+# then the command-line fuzzer, 2,000 random commands per test within FUZZ_SECONDS (600).
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q tests/test_gradcheck.py tests/test_strategies.py tests/test_trace.py
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q tests/test_cli_fuzz.py --hypothesis-show-statistics
 
 # Plant faults in every op and show that gradcheck catches, shrinks and blames each one.
 mutants: $(STAMP)
