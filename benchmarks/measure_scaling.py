@@ -16,11 +16,11 @@ per instruction against the parameter count.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import nn
+from benchmarks.measure_digits import best_thread_count
 from benchmarks.settings import Sizes
 from benchmarks.workload_scaling import SIZES, compiled_epochs, scaling_data, torch_epoch, trace_seconds
 
@@ -56,23 +56,7 @@ def measure_torch(sizes: Sizes, size: Any, data: Any, seed: int) -> dict[str, An
         import torch  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return {"skipped": "torch is not importable"}
-    epoch = torch_epoch(size, data, seed)
-    default_threads = torch.get_num_threads()
-    epoch_s: dict[int, float] = {}
-    done = 0
-    try:
-        for threads in sorted({default_threads, 1}, reverse=True):
-            torch.set_num_threads(threads)
-            epoch(done + 1)  # warm-up
-            t0 = time.perf_counter()
-            for number in range(done + 2, done + 2 + sizes.scaling_epochs):
-                epoch(number)
-            epoch_s[threads] = (time.perf_counter() - t0) / sizes.scaling_epochs
-            done += 1 + sizes.scaling_epochs
-    finally:
-        torch.set_num_threads(default_threads)
-    best = min(epoch_s, key=lambda threads: epoch_s[threads])
-    return {"version": torch.__version__, "threads": best, "epoch_seconds": epoch_s[best]}
+    return best_thread_count(torch, torch_epoch(size, data, seed), sizes.scaling_epochs)
 
 
 def plot_scaling(rows: list[dict[str, Any]], path: Path) -> str:

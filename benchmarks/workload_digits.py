@@ -39,21 +39,22 @@ def digits_fit(split: Digits, seed: int, epochs: int, compile: bool, with_test: 
                         progress=False, compile=compile, on_epoch_end=on_epoch_end)
 
 
-def torch_digits(split: Digits, seed: int) -> tuple[Callable[[int], None], Callable[[], float]]:
-    """The digits model on PyTorch float64 tensors (needs torch): ``epoch(number)`` trains one
-    epoch shuffled as ``fit``'s epoch ``number``; ``test_accuracy()`` evaluates the test set."""
+def torch_mlp(hidden: int, X: list[list[float]], y: list[int],
+              seed: int) -> tuple[Any, Callable[[int], None]]:
+    """``MLP(len(X[0]), [hidden, 10])`` on PyTorch float64 tensors (needs torch): the model and
+    ``epoch(number)``, which trains it one epoch on ``X``, ``y`` with Adam, cross-entropy and
+    batches of 32, shuffled as ``fit``'s epoch ``number``."""
     import torch  # type: ignore[import-not-found, unused-ignore]
 
-    X_train, X_test, y_train, y_test = split
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(len(X_train[0]), 32, dtype=torch.float64), torch.nn.ReLU(),
-                                torch.nn.Linear(32, 10, dtype=torch.float64))
+    model = torch.nn.Sequential(torch.nn.Linear(len(X[0]), hidden, dtype=torch.float64), torch.nn.ReLU(),
+                                torch.nn.Linear(hidden, 10, dtype=torch.float64))
     optimizer = torch.optim.Adam(model.parameters(), lr=DIGITS_LR)
-    inputs = torch.tensor(X_train, dtype=torch.float64)
-    labels = torch.tensor(y_train, dtype=torch.long)
+    inputs = torch.tensor(X, dtype=torch.float64)
+    labels = torch.tensor(y, dtype=torch.long)
 
     def epoch(number: int) -> None:
-        order = list(range(len(X_train)))
+        order = list(range(len(X)))
         random.Random(seed + number).shuffle(order)  # the same shuffling as nn.train.fit
         index = torch.tensor(order)
         for start in range(0, len(order), DIGITS_BATCH):
@@ -62,6 +63,17 @@ def torch_digits(split: Digits, seed: int) -> tuple[Callable[[int], None], Calla
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
+    return model, epoch
+
+
+def torch_digits(split: Digits, seed: int) -> tuple[Callable[[int], None], Callable[[], float]]:
+    """The digits model on PyTorch float64 tensors (needs torch): ``epoch(number)`` trains one
+    epoch shuffled as ``fit``'s epoch ``number``; ``test_accuracy()`` evaluates the test set."""
+    import torch  # type: ignore[import-not-found, unused-ignore]
+
+    X_train, X_test, y_train, y_test = split
+    model, epoch = torch_mlp(32, X_train, y_train, seed)
 
     def test_accuracy() -> float:
         with torch.no_grad():

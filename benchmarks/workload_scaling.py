@@ -14,11 +14,10 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import engine
 import nn
-from benchmarks.workload_digits import DIGITS_BATCH, DIGITS_LR, digits_split
+from benchmarks.workload_digits import DIGITS_BATCH, DIGITS_LR, digits_split, torch_mlp
 from nn.losses import sample_loss, target_values
 
 
@@ -86,25 +85,4 @@ def compiled_epochs(size: Size, data: tuple[list[list[float]], list[int]], seed:
 def torch_epoch(size: Size, data: tuple[list[list[float]], list[int]], seed: int) -> Callable[[int], None]:
     """One epoch of the same model on PyTorch float64 tensors (needs torch), shuffled as
     ``fit``'s epoch ``number``."""
-    import torch  # type: ignore[import-not-found, unused-ignore]
-
-    X, y = data
-    torch.manual_seed(seed)
-    model: Any = torch.nn.Sequential(torch.nn.Linear(size.features, size.hidden, dtype=torch.float64),
-                                     torch.nn.ReLU(), torch.nn.Linear(size.hidden, 10, dtype=torch.float64))
-    optimizer = torch.optim.Adam(model.parameters(), lr=DIGITS_LR)
-    inputs = torch.tensor(X, dtype=torch.float64)
-    labels = torch.tensor(y, dtype=torch.long)
-
-    def epoch(number: int) -> None:
-        order = list(range(len(X)))
-        random.Random(seed + number).shuffle(order)  # the same shuffling as nn.train.fit
-        index = torch.tensor(order)
-        for start in range(0, len(order), DIGITS_BATCH):
-            batch = index[start:start + DIGITS_BATCH]
-            loss = torch.nn.functional.cross_entropy(model(inputs[batch]), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-    return epoch
+    return torch_mlp(size.hidden, *data, seed)[1]
