@@ -14,7 +14,7 @@ own. The ``Value`` node and the backward pass are in :mod:`engine.value`.
 """
 
 from engine import pickling  # noqa: F401  (registers how Values pickle and copy)
-from engine.anomaly import AnomalyError, detect_anomaly
+from engine.anomaly import AnomalyError, GraphChangedError, detect_anomaly
 from engine.define import OpError, define_op
 from engine.grad_mode import TracingError, is_grad_enabled, no_grad
 from engine.gradcheck import GradcheckReport, gradcheck
@@ -49,6 +49,7 @@ from engine.value import Value, hessian_of, topological_order
 __all__ = [
     "AnomalyError",
     "GradcheckReport",
+    "GraphChangedError",
     "GuardFailed",
     "OPS",
     "Op",
