@@ -1,18 +1,24 @@
 """Whether ops record the graph (:class:`no_grad`), and the one hook tracing uses (:func:`recording`).
 
 The state is one object, :data:`state`, read by :mod:`engine.value` whenever it makes a node.
+It is per thread, as PyTorch's grad mode: ``no_grad`` or tracing in one thread changes nothing
+in another, and a new thread starts with recording on and no tracer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 
-class _State:
-    """What :mod:`engine.value` consults when it makes a node.
+class _State(threading.local):
+    """What :mod:`engine.value` consults when it makes a node, one per thread.
+
+    The class attributes are each thread's starting values: a thread reads them until it sets
+    its own (speed: no ``__init__`` runs per thread, and a read is one attribute lookup).
 
     Attributes:
         grad_enabled (bool): ops record nodes (False inside :class:`no_grad`).
@@ -22,13 +28,10 @@ class _State:
         anomaly: inside :class:`engine.detect_anomaly`, its side table (:mod:`engine.anomaly`).
     """
 
-    __slots__ = ("grad_enabled", "recorder", "derivative_of", "anomaly")
-
-    def __init__(self) -> None:
-        self.grad_enabled = True
-        self.recorder: Any = None
-        self.derivative_of: str | None = None
-        self.anomaly: Any = None
+    grad_enabled: bool = True
+    recorder: Any = None
+    derivative_of: str | None = None
+    anomaly: Any = None
 
 
 state = _State()
@@ -63,8 +66,9 @@ def compared(relation: str, a: Any, b: Any, outcome: bool) -> bool:
 class no_grad:
     """Context manager (and decorator) inside which ops record nothing: results are leaves.
 
-    Use it for optimizer steps and evaluation, as ``torch.no_grad``. Not thread-local: it
-    switches recording off for the whole interpreter while active.
+    Use it for optimizer steps and evaluation, as ``torch.no_grad``. Thread-local, as
+    PyTorch's: it switches recording off in the thread that entered it only. One instance is
+    one block at a time (it keeps the mode to restore); ``with no_grad():`` makes a new one.
     """
 
     def __enter__(self) -> None:
@@ -84,5 +88,5 @@ class no_grad:
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside :class:`no_grad`."""
+    """True unless inside :class:`no_grad` (in this thread)."""
     return state.grad_enabled
