@@ -71,14 +71,25 @@ def trace_seconds(size: Size, seed: int) -> tuple[int, float]:
 
 def compiled_epochs(size: Size, data: tuple[list[list[float]], list[int]], seed: int,
                     epochs: int) -> list[float]:
-    """Seconds of each of ``1 + epochs`` epochs of compiled training (the first traces)."""
+    """Seconds of each of ``1 + epochs`` epochs of compiled training (the first traces): the
+    steps of ``nn.train.fit(compile=True)``, shuffled as its epochs, driven here without its
+    per-epoch bookkeeping (history rows; and no ``on_epoch_end``, so the parameters stay in
+    their vector between epochs, as in ``fit`` without a callback)."""
     X, y = data
     model = nn.MLP(size.features, [size.hidden, 10], rng=seed)
     optimizer = nn.Adam(model.parameters(), lr=DIGITS_LR)
+    steps = nn.train.CompiledSteps(model, "cross_entropy", 10)
+    samples = steps.samples(X)
     times = [time.perf_counter()]
-    nn.train.fit(model, X, y, loss="cross_entropy", optimizer=optimizer, epochs=1 + epochs,
-                 batch_size=DIGITS_BATCH, seed=seed, n_classes=10, progress=False, compile=True,
-                 on_epoch_end=lambda epoch, history: times.append(time.perf_counter()))
+    with steps.training():
+        for epoch in range(1, 2 + epochs):
+            steps.load()
+            order = list(range(len(X)))
+            random.Random(seed + epoch).shuffle(order)
+            for start in range(0, len(order), DIGITS_BATCH):
+                idx = order[start:start + DIGITS_BATCH]
+                steps.step(optimizer, steps.batch(samples, idx), [y[i] for i in idx], f"epoch {epoch}")
+            times.append(time.perf_counter())
     return [b - a for a, b in zip(times, times[1:])]
 
 

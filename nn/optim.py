@@ -104,15 +104,17 @@ class Optimizer:
 
     def step_vector(self, theta: Any, grad: Any) -> Any:
         """The same step as :meth:`step` on a numpy vector: ``theta[i]`` and ``grad[i]`` are
-        the value and the gradient of ``self.params[i]``. Returns the new vector; the buffers
+        the value and the gradient of ``self.params[i]``. Returns the new vector (``Adam``
+        updates ``theta`` in place and returns it; ``grad`` is never changed); the buffers
         are kept as numpy arrays until :meth:`step` or :meth:`state_dict` needs lists. The
         parameters' Values are not touched (compiled training writes them back itself)."""
         import numpy as np
 
         buffers = [self.buffers[name] for name in self.buffer_names]
         buffers = [b if isinstance(b, np.ndarray) else np.array(b, dtype=float) for b in buffers]
+        before = theta.copy()  # (Adam steps theta in place)
         stepped, new = self.update(theta, grad, buffers, np.sqrt)
-        self.last_update = stepped - theta  # as step() records it, element by element
+        self.last_update = stepped - before  # as step() records it, element by element
         self.buffers = dict(zip(self.buffer_names, new))
         self.steps += 1
         return stepped
@@ -235,11 +237,20 @@ class Adam(Optimizer):
         t = self.steps + 1
         if self.weight_decay:
             g = g + self.weight_decay * p
-        m = beta1 * m + (1.0 - beta1) * g
-        v = beta2 * v + (1.0 - beta2) * g * g
+        # Speed trick: augmented assignments, which update numpy arrays in place (this step's
+        # own buffers and vector: no new array each) and are the same operations on floats. The
+        # plain version: m = β₁·m + (1 − β₁)·g, ..., return p − lr·m̂ / (√v̂ + eps): the same bits.
+        m *= beta1
+        m += (1.0 - beta1) * g
+        v *= beta2
+        v += (1.0 - beta2) * g * g
         m_hat = m / (1.0 - beta1**t)
-        v_hat = v / (1.0 - beta2**t)
-        return p - self.lr * m_hat / (sqrt(v_hat) + self.eps), [m, v]
+        denominator = sqrt(v / (1.0 - beta2**t))
+        denominator += self.eps
+        m_hat *= self.lr
+        m_hat /= denominator
+        p -= m_hat
+        return p, [m, v]
 
     @property
     def m(self) -> Any:

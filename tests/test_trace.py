@@ -487,3 +487,28 @@ def test_tracing_and_lowering_take_time_linear_in_the_programs_size() -> None:
     per_instruction(64, 32)  # warm-up: the first trace imports numpy and compiles its helpers
     small, large = per_instruction(64, 32), per_instruction(300, 120)
     assert large / small < 3.0, f"{large * 1e6:.1f} µs vs {small * 1e6:.1f} µs per instruction"
+
+
+def test_compiled_training_writes_the_values_back_for_every_epoch_callback_and_at_the_end() -> None:
+    """The parameters live in a numpy vector while compiled training runs; ``on_epoch_end``
+    reads the Values and gets each epoch's parameters (as eager training's, to 1e-9), and a
+    change made there is trained on."""
+    data = nn.load_iris()
+    X = nn.standardize(data.X, data.X)[0]
+    seen: dict[bool, list[list[float]]] = {}
+    for compile in (False, True):
+        model = nn.MLP(4, [5, 3], rng=2)
+        params = model.parameters()
+        seen[compile] = []
+
+        def read_and_nudge(epoch: int, history: object) -> None:
+            seen[compile].append([p.data for p in params])  # noqa: B023 (called within this loop)
+            if epoch == 2:
+                params[0].data = 0.5  # noqa: B023
+
+        fit(model, X, data.y, optimizer=nn.Adam(params, lr=0.05), epochs=3, batch_size=50, seed=0,
+            progress=False, compile=compile, on_epoch_end=read_and_nudge)
+        seen[compile].append([p.data for p in params])
+    assert len(seen[True]) == 4
+    for eager, compiled in zip(seen[False], seen[True]):
+        assert max(abs(a - b) for a, b in zip(eager, compiled)) < 1e-9
