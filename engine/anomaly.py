@@ -38,7 +38,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from engine.grad_mode import state
+from engine.grad_mode import open_contexts, state
 from engine.value import Value, chain_rule_steps, topological_order
 
 # Frames in these folders are valuegrad's own; the site of a node is the first frame outside them.
@@ -111,11 +111,13 @@ class detect_anomaly:
 
     def __enter__(self) -> None:
         self._previous = state.anomaly
+        open_contexts.opened()
         if state.anomaly is None:
             state.anomaly = _Anomaly()
 
     def __exit__(self, *exc: object) -> None:
         state.anomaly = self._previous
+        open_contexts.closed()
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine import ops
 from engine.define import OpError
-from engine.grad_mode import TracingError, compared, state
+from engine.grad_mode import TracingError, compared, open_contexts, state
 from engine.operators import to_float
 
 Operand = Any  # a Value or a plain number
@@ -65,9 +65,9 @@ class Value:
             raise TypeError(f"label must be a str or None, got {type(label).__name__}")
         self.data, self.grad, self.label = to_float(data), 0.0, label
         self.op = self._a = self._b = None  # a leaf
-        if state.recorder is not None:  # made while engine.trace runs a function: a constant of its program
+        if open_contexts.count and state.recorder is not None:  # made while engine.trace runs: a constant
             state.recorder.constants.add(self)
-        if state.anomaly is not None:  # inside engine.detect_anomaly: is it an op's constant (x ** 2.0)?
+        if open_contexts.count and state.anomaly is not None:  # in detect_anomaly: a constant (x ** 2.0)?
             state.anomaly.leaf(self)
 
     @property
@@ -189,8 +189,7 @@ class Value:
         """
         if state.recorder is not None:
             raise TracingError("backward() inside a traced function bakes gradients in; trace the forward")
-        if not isinstance(gradient, Value):
-            gradient = to_float(gradient)
+        gradient = gradient if isinstance(gradient, Value) else to_float(gradient)
         order = topological_order(self) if state.anomaly is None else state.anomaly.order(self)
         earlier = []  # leaves' gradients from earlier calls: this call's are added to them at the end
         for node in order:
@@ -215,10 +214,10 @@ def _node(op: ops.Op, data: float, a: Any, b: Value | None = None) -> Value:
     """The node ``op(a, b)`` (``op(*a)`` for a tuple ``a``) holding ``data``; a leaf under ``no_grad``.
     (Speed: ``object.__new__`` and plain stores are twice as fast as ``Value(data)``.)"""
     out = _new_value(Value)
-    out.data = data
-    out.grad = 0.0
-    out.label = None
-    if state.grad_enabled:
+    out.data, out.grad, out.label = data, 0.0, None
+    if not open_contexts.count:  # (speed: no no_grad, trace or detect_anomaly open: see grad_mode.py)
+        out.op, out._a, out._b = op, a, b
+    elif state.grad_enabled:
         out.op, out._a, out._b = op, a, b
         if state.anomaly is not None:  # inside engine.detect_anomaly: remember where it was made
             state.anomaly.record(out)

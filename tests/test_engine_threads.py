@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 import engine
 from engine import Value, no_grad
 
@@ -131,3 +133,23 @@ def test_tracing_in_one_thread_does_not_record_ops_built_in_another() -> None:
     assert [op.name for op in program.ops()] == ["mul"] and program.constants == {}
     replay = program([4.0])
     assert replay.outputs == [16.0] and replay.input_grads == [8.0]  # d(a²)/da = 2a
+
+
+def test_the_count_of_open_blocks_returns_to_zero_after_errors_in_any_nesting() -> None:
+    """The speed trick of grad_mode: with no block open anywhere, nodes are made without reading
+    the thread-local state; so every block must close its count, errors included."""
+    from engine.grad_mode import open_contexts
+
+    def fails() -> None:
+        with engine.no_grad(), engine.detect_anomaly(), engine.no_grad():
+            raise RuntimeError("inside")
+
+    with pytest.raises(RuntimeError):
+        fails()
+    with pytest.raises(engine.TracingError):
+        engine.trace(lambda x: x.detach(), 1.0)
+    assert open_contexts.count == 0
+    x = engine.Value(3.0)
+    y = x * x
+    y.backward()
+    assert y.op is not None and x.grad == 6.0  # recording, as a thread with no block open does
