@@ -246,7 +246,7 @@ def met(value: bool | None) -> str:
 def summary_line(figures: dict[str, Any]) -> str:
     s = figures["summary"]
     torch_part = "PyTorch not measured" if s["batched_vs_torch"] is None else \
-        f"its step time {s['batched_vs_torch']:.2f}x PyTorch's"
+        f"its step time {s['batched_vs_torch']:.2g}x PyTorch's"
     return (f"summary: demo step {s['demo_speedup']:.2f}x faster than micrograd "
             f"(target >= {SPEED_TARGET:.0f}x: {met(s['speed_met'])}); "
             f"memory per node {s['memory_ratio']:.2f}x micrograd's "
