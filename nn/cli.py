@@ -461,16 +461,17 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
                 batch_size=args.batch_size, seed=args.seed, n_classes=data.n_classes, X_test=X_test,
                 y_test=y_test, lr_schedule=schedule, start_epoch=start, history=history,
                 on_epoch_end=save_checkpoint, progress=not args.no_progress, compile=args.compile)
-    except KeyboardInterrupt:
-        done = history.rows[-1]["epoch"] if history.rows else 0
-        saved = f"epoch {int(done)} is saved in {checkpoint}; continue with --resume" if done \
+    except KeyboardInterrupt:  # (the epoch model.json holds: history.csv may be one ahead)
+        saved = f"epoch {saved_epoch[0]} is saved in {checkpoint}; continue with --resume" if saved_epoch[0] \
             else "no epoch had finished, so nothing was saved"
         print(f"\nvaluegrad: interrupted; {saved}", file=sys.stderr)
         return 130
     except Diverged as e:  # anomaly detection on the batch names the op that made nan or inf
         where = explain_divergence(model, args.loss, data.n_classes, e)
         found = f"; anomaly detection on that batch: {where}" if where else ""
-        print(f"valuegrad: {e}{found}; the last finite epoch is kept in {checkpoint}", file=sys.stderr)
+        kept = f"the last finite epoch, {saved_epoch[0]}, is kept in {checkpoint}" if saved_epoch[0] \
+            else "no epoch had finished, so nothing was saved"
+        print(f"valuegrad: {e}{found}; {kept}", file=sys.stderr)
         return 1
     except (ValueError, TypeError, ImportError) as e:  # fit() rejects: a damaged checkpoint, no numpy
         raise UsageError(str(e)) from None

@@ -11,6 +11,7 @@ the hinge loss is the SVM max-margin loss (Cortes and Vapnik, 1995) as in microg
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Sequence
 from typing import Any, Union
@@ -190,10 +191,12 @@ def sample_loss(loss: str, outputs: Sequence[Value], target: Sequence[Value]) ->
     the one-hot vector ``t`` of the class, for ``hinge`` the label ``y`` in {-1, +1}, for
     ``bce`` the label ``y`` in {0, 1}. Formulas (``z`` the outputs):
 
-    - ``cross_entropy``: ``log(1 + Σᵢ (1 - tᵢ)·e^(zᵢ - z_t))`` with ``z_t = Σᵢ tᵢ·zᵢ``: the
-      same ``-log softmax(z)[t]`` as :func:`cross_entropy`, exact for tiny losses; it
-      overflows to ``inf`` only where a wrong class's logit exceeds the right one's by more
-      than 709 (a loss above 709).
+    - ``cross_entropy``: ``M + log1p(Σᵢ (1 - tᵢ)·e^(dᵢ - M) + (e^-M - 1))`` with
+      ``dᵢ = zᵢ - z_t``, ``z_t = Σᵢ tᵢ·zᵢ`` and ``M = max dᵢ`` (an op, ``maximum``, not a
+      branch): the same ``-log softmax(z)[t]`` as :func:`cross_entropy`, i.e.
+      ``log(1 + Σᵢ≠t e^dᵢ)``. No exponent is above 0, so nothing overflows however wrong the
+      logits; where the right class wins (``M = 0``) it is ``log1p(Σᵢ≠t e^dᵢ)``, exact for
+      tiny losses.
     - ``hinge``: ``max(0, 1 - y·z)``; ``bce``: ``max(z, 0) - z·y + log(1 + e^-|z|)``;
     - ``mse``: ``Σᵢ (zᵢ - tᵢ)² / C`` over the ``C`` outputs (the batch mean of which is
       :func:`mse_loss`'s mean over every output of every sample).
@@ -210,7 +213,10 @@ def sample_loss(loss: str, outputs: Sequence[Value], target: Sequence[Value]) ->
                          f"a target of {len(target)}")
     if loss == "cross_entropy":
         right = engine.sum([t * z for t, z in zip(target, outputs)])
-        return engine.sum([(1 - t) * (z - right).exp() for t, z in zip(target, outputs)]).log1p()
+        gaps = [z - right for z in outputs]  # dᵢ = zᵢ - z_t; the right class's own is 0
+        top = functools.reduce(engine.maximum, gaps)  # M = max dᵢ >= 0: no exp overflows
+        terms = [(1 - t) * (d - top).exp() for t, d in zip(target, gaps)]
+        return top + engine.sum([*terms, (-top).exp() - 1.0]).log1p()
     if loss == "hinge":
         return (1 - target[0] * outputs[0]).relu()
     if loss == "bce":
