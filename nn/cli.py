@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import errno
 import io
 import math
 import os
@@ -38,7 +37,15 @@ from nn.data import (
     train_test_split,
 )
 from nn.diagnose_command import TrainingDiagnostics
-from nn.module import ACTIVATIONS, INITS, MLP, graph_groups, read_model_document, write_text_atomic
+from nn.module import (
+    ACTIVATIONS,
+    INITS,
+    MAX_PARAMETERS,
+    MLP,
+    graph_groups,
+    read_model_document,
+    write_text_atomic,
+)
 from nn.train import (
     LOSSES,
     CompiledSteps,
@@ -331,6 +338,18 @@ def _check_options(args: argparse.Namespace, explicit: set[str]) -> None:
         raise UsageError(f"--test-size must be between 0 and 1, got {args.test_size}")
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be written, without making it: a file, or a folder (or,
+    when it does not exist yet, its nearest existing parent) without write permission."""
+    existing = out
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise UsageError(f"cannot write to --out {out}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK):
+        raise UsageError(f"cannot write to --out {out}: permission denied")
+
+
 def _training_mode(args: argparse.Namespace, model: MLP, n_features: int, n_classes: int) -> str:
     """Settle ``args.compile`` and say how the run trains. ``None`` (neither ``--compile`` nor
     ``--eager``) means compiled where numpy is installed and the model and loss trace, else
@@ -373,12 +392,7 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
         args.csv = Path(args.csv) if args.csv else None
     else:
         start = 0
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        if not os.access(out, os.W_OK):
-            raise PermissionError(errno.EACCES, "permission denied")
-    except OSError as e:
-        raise UsageError(f"cannot write to --out {out}: {e.strerror or e}") from None
+    _check_writable(out)  # (the folder itself is made once every check has passed)
 
     outputs = [out / name for name in ("model.json", "history.csv", "training.png", "decision_boundary.png",
                                        "diagnostics.csv", "diagnostics.png")]
@@ -414,6 +428,12 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
                                  f"needs {nout}")
             check_steps(optimizer.steps, start, math.ceil(len(X_train) / args.batch_size))
         else:
+            widths = [data.n_features, *args.hidden, nout]
+            count = sum((a + 1) * b for a, b in zip(widths, widths[1:]))  # weights and biases
+            if count > MAX_PARAMETERS:  # (checked before anything is built: model files are capped too)
+                raise ValueError(f"--hidden {','.join(map(str, args.hidden))} makes a model of {count:,} "
+                                 f"parameters; valuegrad trains and reads models of at most "
+                                 f"{MAX_PARAMETERS:,}")
             scaler = Standardizer.fit(X_train)
             model = MLP(data.n_features, [*args.hidden, nout], activation=args.activation, rng=args.seed,
                         init=args.init)
@@ -425,6 +445,10 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     if start > args.epochs:
         raise UsageError(f"the checkpoint is already at epoch {start}; ask for more --epochs (or "
                          f"--epochs {start} to finish its plots and report)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot write to --out {out}: {e.strerror or e}") from None
     # A run killed while writing leaves the atomic writer's temporary files; none is in use now.
     remove_stale_temporaries(out)
 

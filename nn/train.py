@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import Value, no_grad, trace
+from engine import Value, no_grad, topological_order, trace
 from engine import sum as sum_values
 from nn.losses import (
     binary_cross_entropy_with_logits,
@@ -111,10 +111,12 @@ def explain_divergence(model: Module, loss: str, n_classes: int, error: Diverged
     """Where the batch of ``error`` first turns finite numbers into nan or inf: its loss computed
     and differentiated again, eagerly, with the model's current parameters (the step before the
     divergence), inside :func:`engine.detect_anomaly`, in the form eager training computes and
-    then in the form compiled training does (:func:`~nn.losses.sample_loss`). Returns the first line of the
+    then in the form compiled training does (:func:`~nn.losses.sample_loss`). Returns the first
+    line of the
     :class:`engine.AnomalyError` (the op, its operands, the upstream gradient, the local
-    derivative), or ``None`` when the pass finds no such op. The parameters' ``.grad`` are set
-    to 0.0 first and left as the pass leaves them."""
+    derivative); else the first op whose forward made nan or inf from finite operands (an
+    overflow that leaves every gradient finite); else ``None``. The parameters' ``.grad`` are
+    set to 0.0 first and left as the pass leaves them."""
     from engine import AnomalyError, detect_anomaly
 
     if error.inputs is None or not error.labels:
@@ -140,6 +142,13 @@ def explain_divergence(model: Module, loss: str, n_classes: int, error: Diverged
             if e.filename and 0 < site < end:
                 return first[:site] + first[end + len(f":{e.lineno})"):]
             return first
+        order = topological_order(value)  # no gradient went wrong: the forward pass overflowed?
+        for k, node in enumerate(order):
+            operands = [p.data for p in node.parents]
+            if node.op is not None and not math.isfinite(node.data) and all(map(math.isfinite, operands)):
+                shown = ", ".join(repr(x) for x in operands)
+                return f"{node.op.name} at node %{k}: {node.op.name}({shown}) = {node.data} in the forward " \
+                       f"pass"
     return None
 
 

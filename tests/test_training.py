@@ -274,6 +274,16 @@ def test_a_diverging_run_names_the_op_through_anomaly_detection(tmp_path, capsys
     assert not (tmp_path / "model.json").exists()
 
 
+def test_a_forward_overflow_with_finite_gradients_is_named_too(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """moons, hinge loss, SGD lr 1e8: by epoch 5 a product of two weights near 1e155 overflows
+    in the forward pass; the hinge's gradient stays finite, so backward finds no anomaly, and
+    the run names the first op whose forward made inf from finite operands."""
+    status, _, err = run(["train", "--dataset", "moons", "--optimizer", "sgd", "--lr", "1e8", "--epochs", "5",
+                          "--no-progress", "--out", str(tmp_path)], capsys)
+    assert status == 1 and "training diverged" in err
+    assert "anomaly detection on that batch: mul at node %" in err and "inf in the forward pass" in err
+
+
 def test_a_loss_beyond_709_trains_on_compiled_as_eager(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """SGD with lr 5 on iris makes a wrong logit beat the right one by more than 709 (e^709
     overflows): compiled training's cross-entropy subtracts the largest gap, as eager's does,
@@ -289,3 +299,16 @@ def test_a_loss_beyond_709_trains_on_compiled_as_eager(tmp_path, capsys) -> None
     z, t = [engine.Value(0.0), engine.Value(800.0)], [engine.Value(1.0), engine.Value(0.0)]
     assert nn.losses.sample_loss("cross_entropy", z, t).data == 800.0
     assert max(abs(states[0][k] - states[1][k]) for k in states[0]) < 1e-6 * max(map(abs, states[0].values()))
+
+
+def test_a_model_too_big_to_read_back_is_refused_before_anything_is_made(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """--hidden 1000,1000 on iris is (4+1)·1000 + (1000+1)·1000 + (1000+1)·3 = 1,009,003
+    parameters, over the 1,000,000 a model file may hold; the run is refused at once, and its
+    --out folder is not even made (nor by a run refused for another reason)."""
+    out = tmp_path / "a" / "b"
+    status, _, err = run(["train", "--dataset", "iris", "--hidden", "1000,1000", "--out", str(out)], capsys)
+    assert status == 2 and "makes a model of 1,009,003 parameters" in err and err.count("\n") == 1
+    status, _, _ = run(["train", "--csv", str(tmp_path / "none.csv"), "--target", "y", "--out", str(out)],
+                       capsys)
+    assert status == 2
+    assert not (tmp_path / "a").exists()
