@@ -324,7 +324,8 @@ def _check_options(args: argparse.Namespace, explicit: set[str]) -> None:
     if args.resume:
         extra = sorted(explicit & set(RUN_OPTIONS))
         if extra:
-            flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+            flags = ", ".join("--compile/--eager" if k == "compile" else "--" + k.replace("_", "-")
+                              for k in extra)
             raise UsageError(f"--resume continues the saved run with its own settings; drop {flags} "
                              f"(only --epochs, --out, --no-progress and --diagnose go with --resume)")
         return
@@ -632,6 +633,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = " ".join(["valuegrad", *(a for a in (argv or sys.argv[1:])[:1])])
         print(f"{command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside training's epochs (which say what is saved): no traceback
+        print("\nvaluegrad: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

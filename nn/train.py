@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import Value, no_grad, topological_order, trace
+from engine import Value, is_grad_enabled, no_grad, topological_order, trace
 from engine import sum as sum_values
 from nn.losses import (
     binary_cross_entropy_with_logits,
@@ -202,12 +202,15 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
     Raises:
         ValueError: empty data, mismatched sizes, a bad batch size or epoch count.
         TypeError: ``optimizer`` is not an :class:`~nn.optim.Optimizer`.
+        RuntimeError: called inside :class:`engine.no_grad` (nothing would be recorded).
         Diverged: the loss became ``nan`` or infinite (the parameters keep the values of the
             step before; usually the learning rate is too large).
         ImportError: ``compile=True`` without numpy installed.
     """
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be an nn.SGD or nn.Adam, got {type(optimizer).__name__}")
+    if not is_grad_enabled():  # eager steps would record nothing and train nothing
+        raise RuntimeError("fit was called inside no_grad(): training needs the graph; call it outside")
     if not X or len(X) != len(y):
         raise ValueError(f"need the same, non-zero number of samples and labels; got {len(X)} and {len(y)}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:

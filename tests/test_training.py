@@ -312,3 +312,29 @@ def test_a_model_too_big_to_read_back_is_refused_before_anything_is_made(tmp_pat
                        capsys)
     assert status == 2
     assert not (tmp_path / "a").exists()
+
+
+def test_fit_refuses_to_train_inside_no_grad_in_either_mode() -> None:
+    """Eager steps would record nothing (every node a leaf, every gradient 0) while compiled
+    steps, which trace with recording on, would train: both refuse instead."""
+    data = make_moons(20, 0.1, seed=0)
+    for compile in (False, True):
+        model = MLP(2, [4, 1], rng=0)
+        before = [p.data for p in model.parameters()]
+        with engine.no_grad(), pytest.raises(RuntimeError, match="inside no_grad"):
+            fit(model, data.X, data.y, loss="hinge", optimizer=SGD(model.parameters(), lr=0.1), epochs=1,
+                progress=False, compile=compile)
+        assert [p.data for p in model.parameters()] == before
+
+
+def test_resume_names_the_mode_flag_given_and_ctrl_c_before_training_is_one_line(tmp_path, capsys,  # type: ignore[no-untyped-def]
+                                                                              monkeypatch) -> None:
+    status, _, err = run(["train", "--resume", "--eager", "--out", str(tmp_path)], capsys)
+    assert status == 2 and "drop --compile/--eager" in err
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("nn.cli.load_dataset", interrupted)
+    status, _, err = run(["train", "--dataset", "iris", "--out", str(tmp_path / "x")], capsys)
+    assert status == 130 and err.strip() == "valuegrad: interrupted" and "Traceback" not in err
