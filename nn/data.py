@@ -186,6 +186,11 @@ def _read_rows(reader: Any, target: str | None, source: str, name: str) -> Datas
         raise ValueError(f"{source} has no column {target!r}; its columns are {', '.join(header)}")
     if len(header) < 2:
         raise ValueError(f"{source} needs at least one feature column besides the target")
+    named = [h for h in header if h]
+    if len(named) < len(header) or len(set(named)) < len(named):
+        which = "an empty name" if len(named) < len(header) else \
+            f"two columns named {next(h for h in named if named.count(h) > 1)!r}"
+        raise ValueError(f"{source}: the header has {which}; every column needs a name of its own")
     feature_cols = [i for i in range(len(header)) if i != target_col]
     X: list[list[float]] = []
     labels: list[str] = []
@@ -196,6 +201,8 @@ def _read_rows(reader: Any, target: str | None, source: str, name: str) -> Datas
         features = []
         for i in feature_cols:
             try:
+                if "_" in row[i]:  # (Python's float() reads 1_000 as 1000: a CSV does not mean that)
+                    raise ValueError
                 value = float(row[i])
             except ValueError:
                 raise ValueError(f"{source}, line {line}, column {header[i]!r}: {row[i]!r} is not a "

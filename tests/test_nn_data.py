@@ -278,3 +278,16 @@ def test_progress_bar_only_on_a_terminal_with_tqdm(terminal, monkeypatch) -> Non
     assert progress_bar(steps, False) is steps
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     assert progress_bar(steps, True) is steps  # a log file gets no bar frames
+
+
+@pytest.mark.parametrize("text, message", [
+    ("x,x,label\n1,2,a\n3,4,b\n", "two columns named 'x'"),
+    ("x1,,label\n1,2,a\n3,4,b\n", "an empty name"),
+    ("x,label\n0_17919648727485687,a\n3,b\n", "'0_17919648727485687' is not a number"),
+])
+def test_csv_headers_need_distinct_names_and_numbers_have_no_underscores(tmp_path, text: str,  # type: ignore[no-untyped-def]
+                                                                         message: str) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_csv(path, target="label")
