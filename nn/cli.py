@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import math
 import os
@@ -339,6 +340,12 @@ def _check_options(args: argparse.Namespace, explicit: set[str]) -> None:
         raise UsageError(f"--test-size must be between 0 and 1, got {args.test_size}")
 
 
+def _fingerprint(data: Dataset) -> str:
+    """SHA-256 of a data set's samples and labels (``repr`` of floats is exact), saved in the
+    checkpoint so that ``--resume`` notices when the CSV it names has changed."""
+    return hashlib.sha256(repr((data.X, data.y)).encode()).hexdigest()
+
+
 def _check_writable(out: Path) -> None:
     """Refuse an ``--out`` that cannot be written, without making it: a file, or a folder (or,
     when it does not exist yet, its nearest existing parent) without write permission."""
@@ -383,11 +390,16 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     resume: Resumed | None = None
     if args.resume:
         try:  # every field is checked before anything is trained or written
-            resume = check_checkpoint(read_model_document(checkpoint), RUN_OPTIONS,
-                                      vars(build_parser().parse_args(["train"])), DATASETS)
+            resume_document = read_model_document(checkpoint)
+            defaults = vars(build_parser().parse_args(["train"]))
+            resume = check_checkpoint(resume_document, RUN_OPTIONS, defaults, DATASETS)
             vars(args).update(resume.options)
             start = resume.epoch
             history = _read_history(out / "history.csv", start)
+            if len(history.rows) != start:  # (the checkpoint is what counts: training goes on from it)
+                print(f"valuegrad: warning: {out / 'history.csv'} has {len(history.rows)} of the "
+                      f"{start} epochs done; the history and its plot will start after the gap",
+                      file=sys.stderr)
         except (OSError, ValueError, KeyError, TypeError, ArithmeticError) as e:
             raise UsageError(f"cannot resume from {checkpoint}: {e}") from None
         args.csv = Path(args.csv) if args.csv else None
@@ -409,6 +421,13 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
                              f"is missing or is not a CSV file with a column {args.target!r}") from None
     else:
         data = load_dataset(args)
+    fingerprint = _fingerprint(data)
+    if resume is not None:
+        saved_print = resume_document.get("extra", {}).get("data_sha256")  # (absent before it was saved)
+        if saved_print is not None and saved_print != fingerprint:
+            raise UsageError(f"cannot resume from {checkpoint}: the data differ from the data the run "
+                             f"started on (extra.data_sha256 {str(saved_print)[:12]}…, now "
+                             f"{fingerprint[:12]}…); start a new run in another --out folder")
     if args.loss is None:
         args.loss = "hinge" if data.n_classes == 2 and args.dataset == "moons" else "cross_entropy"
     if args.lr is None:
@@ -471,7 +490,7 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
         if diagnostics is not None:  # (before the checkpoint: the CSV never lags behind it)
             diagnostics.epoch_end(epoch)
         extra = {"epoch": epoch, "args": saved_args, "optimizer": optimizer.state_dict(),
-                 "standardize": {"mean": scaler.mean, "std": scaler.std},
+                 "standardize": {"mean": scaler.mean, "std": scaler.std}, "data_sha256": fingerprint,
                  "feature_names": data.feature_names, "class_names": data.class_names}
         write_text_atomic(out / "history.csv", _history_csv(hist))
         model.save(checkpoint, extra=extra)

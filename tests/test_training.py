@@ -338,3 +338,24 @@ def test_resume_names_the_mode_flag_given_and_ctrl_c_before_training_is_one_line
     monkeypatch.setattr("nn.cli.load_dataset", interrupted)
     status, _, err = run(["train", "--dataset", "iris", "--out", str(tmp_path / "x")], capsys)
     assert status == 130 and err.strip() == "valuegrad: interrupted" and "Traceback" not in err
+
+
+def test_resume_refuses_changed_data_and_warns_of_a_lost_history(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The checkpoint keeps a SHA-256 of the samples and labels: a CSV whose labels were swapped
+    after the run started (same rows, same count) is refused; a deleted history.csv is said."""
+    data = tmp_path / "data.csv"
+    points = [(i * 0.1 - 1, 1 - i * 0.07) for i in range(40)]
+    rows = [f"{x},{y},{'yes' if x + y > 0 else 'no'}" for x, y in points]
+    data.write_text("x,y,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    common = ["train", "--csv", str(data), "--target", "label", "--hidden", "4", "--no-progress"]
+    assert run([*common, "--epochs", "2", "--out", str(out)], capsys)[0] == 0
+    (out / "history.csv").unlink()
+    status, _, err = run(["train", "--resume", "--epochs", "3", "--out", str(out), "--no-progress"], capsys)
+    assert status == 0 and "has 0 of the 2 epochs done" in err
+    swapped = data.read_text(encoding="utf-8").replace("yes", "tmp").replace("no", "yes").replace("tmp", "no")
+    data.write_text(swapped, encoding="utf-8")
+    before = (out / "model.json").read_bytes()
+    status, _, err = run(["train", "--resume", "--epochs", "4", "--out", str(out), "--no-progress"], capsys)
+    assert status == 2 and "the data differ from the data the run started on" in err
+    assert (out / "model.json").read_bytes() == before
