@@ -226,3 +226,16 @@ def test_resume_continues_the_diagnostics_file(tmp_path: Path, capsys) -> None: 
     (part / "diagnostics.csv").write_text("a,b\n1,2\n")
     assert main([*resume, "--epochs", "4"]) == 2
     assert "--diagnose:" in capsys.readouterr().err
+
+
+def test_saturation_is_warned_about_in_the_first_epochs_only() -> None:
+    """A layer saturated from the start (weights too large) is warned about; one that saturates
+    late, as a healthy tanh network grows confident (24% by epoch 23 on iris at test accuracy
+    1.0), is not."""
+    from nn.diagnose_command import _warnings
+
+    stats = {"layer": 2, "activation": "tanh", "dead_fraction": None, "saturated_fraction": 0.24,
+             "update_to_data": None}
+    early = _warnings(stats, epoch=2, lr=0.01, init="pytorch")
+    assert [kind for kind, _ in early] == ["saturated"] and "24% of its tanh outputs" in early[0][1]
+    assert _warnings(stats, epoch=23, lr=0.01, init="pytorch") == []
