@@ -49,6 +49,20 @@ def n_outputs(loss: str, n_classes: int) -> int:
     return n_classes
 
 
+def outputs_of(model: Any, x: Sequence[Any]) -> list[Value]:
+    """``model(x)`` as a list of output Values: a model with one output may return the Value
+    itself, as micrograd's ``MLP`` does (``nn.micrograd``).
+
+    Raises:
+        TypeError: the model returned something other than a Value or a list of Values.
+    """
+    out = model(x)
+    outputs = [out] if isinstance(out, Value) else out
+    if not isinstance(outputs, (list, tuple)) or not all(isinstance(o, Value) for o in outputs):
+        raise TypeError(f"the model must return a Value or a list of Values, got {type(out).__name__}")
+    return list(outputs)
+
+
 def batch_loss(loss: str, outputs: Sequence[list[Value]], y: Sequence[int], n_classes: int) -> Value:
     """The mean loss of a batch of model outputs against class indices ``y``."""
     if loss == "cross_entropy":
@@ -78,7 +92,7 @@ def evaluate(model: Callable[[Sequence[float]], list[Value]], X: Sequence[Sequen
              y: Sequence[int], loss: str, n_classes: int) -> tuple[float, float]:
     """``(mean loss, accuracy)`` of ``model`` on ``X``, ``y``, with nothing recorded."""
     with no_grad():
-        outputs = [model(x) for x in X]
+        outputs = [outputs_of(model, x) for x in X]
         mean_loss = batch_loss(loss, outputs, y, n_classes).data
     correct = sum(predict_class(loss, out) == c for out, c in zip(outputs, y))
     return mean_loss, correct / len(y)
@@ -131,7 +145,7 @@ def explain_divergence(model: Module, loss: str, n_classes: int, error: Diverged
     for form in (eager_form, traced_form):
         try:
             with detect_anomaly():
-                value = form([model(list(x)) for x in error.inputs])  # type: ignore[operator]
+                value = form([outputs_of(model, list(x)) for x in error.inputs])
                 for p in model.parameters():
                     p.grad = 0.0
                 value.backward()
@@ -292,7 +306,7 @@ class EagerSteps:
              where: str) -> tuple[float, int]:
         """One step on a batch: forward, loss, zero_grad, backward, optimizer step. Returns
         the batch's mean loss (before the update) and how many samples it classed right."""
-        outputs = [self.model(x) for x in X]  # type: ignore[operator]
+        outputs = [outputs_of(self.model, x) for x in X]
         value = batch_loss(self.loss, outputs, y, self.n_classes)
         if not math.isfinite(value.data):
             raise _diverged(value.data, where, X, y)
@@ -406,12 +420,13 @@ class CompiledSteps(EagerSteps):
             engine.TracingError, TypeError, ValueError: the model or the loss cannot be traced.
         """
         def training_step(x: list[Value], target: list[Value]) -> list[Value]:
-            outputs = self.model(x)  # type: ignore[operator]
+            outputs = outputs_of(self.model, x)
             return [sample_loss(self.loss, outputs, target), *outputs]
 
         if self.program is None:
             self.program = trace(training_step, [0.0] * n_features,
-                                 target_values(self.loss, 0, self.n_classes), params=self.model)
+                                 target_values(self.loss, 0, self.n_classes),
+                                 params=self.model if isinstance(self.model, Module) else self.params)
         return self.program
 
     def _replay(self, X: Any, y: Sequence[int], train: bool) -> tuple[Any, Any]:

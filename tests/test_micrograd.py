@@ -186,3 +186,24 @@ def test_drawing_renders_without_a_system_graphviz_as_svg_by_default(tmp_path) -
     assert (tmp_path / "gout").read_text() == drawing.source
     assert drawing.render(str(tmp_path / "g2"), format="png", cleanup=True).endswith("g2.png")
     assert (tmp_path / "g2.png").read_bytes().startswith(b"\x89PNG") and not (tmp_path / "g2").exists()
+
+
+def test_fit_trains_micrograds_one_output_mlp_eager_and_compiled_alike() -> None:
+    """micrograd's MLP returns the Value itself when it has one output; fit takes it (it said
+    "'Value' object is not iterable"), and compiled training takes the same steps."""
+    import random
+
+    import nn
+    from nn.micrograd import MLP as MicroMLP
+
+    data = nn.make_moons(60, 0.1, seed=0)
+    weights = []
+    for compile in (False, True):
+        random.seed(1)
+        model = MicroMLP(2, [8, 1])
+        nn.train.fit(model, data.X, data.y, loss="hinge", optimizer=nn.SGD(model.parameters(), lr=0.05),
+                     epochs=3, progress=False, compile=compile)
+        weights.append([p.data for p in model.parameters()])
+    random.seed(1)
+    assert weights[0] != [p.data for p in MicroMLP(2, [8, 1]).parameters()]  # it trained
+    assert max(abs(a - b) for a, b in zip(*weights)) < 1e-9
