@@ -61,12 +61,15 @@ class AnomalyError(ArithmeticError):
         operands (tuple[float, ...]): the op's operands. upstream (float): ∂root/∂node.
         local (float): the local derivative ∂node/∂operand of the operand whose gradient it was.
         filename (str | None), lineno (int): where your code made the node; source (str): that line.
+        where (str): ``"sqrt at node %3"``; detail (str): what that step of the chain rule
+            computed (the message without the site, for a program that shows its own).
     """
 
     def __init__(self, message: str, node: Value, filename: str | None = None, lineno: int = 0,
                  operands: tuple[float, ...] = (), upstream: float = math.nan,
-                 local: float = math.nan) -> None:
+                 local: float = math.nan, where: str = "", detail: str = "") -> None:
         super().__init__(message)
+        self.where, self.detail = where, detail
         self.node, self.op, self.operands = node, node.op, operands
         self.upstream, self.local = upstream, local
         self.filename, self.lineno = filename, lineno
@@ -256,8 +259,9 @@ class _Anomaly:
         entry = self.entries.get(id(node))
         filename, lineno = (entry[1], entry[2]) if entry is not None else ("", 0)
         site = self._site(filename, lineno) if entry is not None else "made outside detect_anomaly"
-        return AnomalyError(f"{op.name} at node {_name(order, node)} ({site}): {text}", node,
-                            filename or None, lineno, operands=tuple(operands), upstream=upstream, local=d)
+        where = f"{op.name} at node {_name(order, node)}"
+        return AnomalyError(f"{where} ({site}): {text}", node, filename or None, lineno,
+                            operands=tuple(operands), upstream=upstream, local=d, where=where, detail=text)
 
 
 def _name(order: list[Value], node: Value) -> str:

@@ -125,9 +125,8 @@ def explain_divergence(model: Module, loss: str, n_classes: int, error: Diverged
     """Where the batch of ``error`` first turns finite numbers into nan or inf: its loss computed
     and differentiated again, eagerly, with the model's current parameters (the step before the
     divergence), inside :func:`engine.detect_anomaly`, in the form eager training computes and
-    then in the form compiled training does (:func:`~nn.losses.sample_loss`). Returns the first
-    line of the
-    :class:`engine.AnomalyError` (the op, its operands, the upstream gradient, the local
+    then in the form compiled training does (:func:`~nn.losses.sample_loss`). Returns what the
+    :class:`engine.AnomalyError` says (the op, its operands, the upstream gradient, the local
     derivative); else the first op whose forward made nan or inf from finite operands (an
     overflow that leaves every gradient finite); else ``None``. The parameters' ``.grad`` are
     set to 0.0 first and left as the pass leaves them."""
@@ -135,6 +134,7 @@ def explain_divergence(model: Module, loss: str, n_classes: int, error: Diverged
 
     if error.inputs is None or not error.labels:
         return None
+
     def eager_form(outputs: list[list[Value]]) -> Value:
         return batch_loss(loss, outputs, error.labels, n_classes)
 
@@ -149,13 +149,8 @@ def explain_divergence(model: Module, loss: str, n_classes: int, error: Diverged
                 for p in model.parameters():
                     p.grad = 0.0
                 value.backward()
-        except AnomalyError as e:  # (the line that made the node is this function's call: not shown)
-            first = str(e).splitlines()[0]
-            site = first.find(" (", first.find(" at node "))
-            end = first.find(f":{e.lineno}): ", site)
-            if e.filename and 0 < site < end:
-                return first[:site] + first[end + len(f":{e.lineno})"):]
-            return first
+        except AnomalyError as e:  # (without the line that made the node: this function's call)
+            return f"{e.where}: {e.detail}" if e.detail else str(e).splitlines()[0]
         order = topological_order(value)  # no gradient went wrong: the forward pass overflowed?
         for k, node in enumerate(order):
             operands = [p.data for p in node.parents]
