@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import Value, is_grad_enabled, no_grad, topological_order, trace
+from engine import GuardFailed, Value, is_grad_enabled, no_grad, topological_order, trace
 from engine import sum as sum_values
 from nn.losses import (
     binary_cross_entropy_with_logits,
@@ -215,19 +215,26 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
         Diverged: the loss became ``nan`` or infinite (the parameters keep the values of the
             step before; usually the learning rate is too large).
         ImportError: ``compile=True`` without numpy installed.
+        ValueError: ``compile=True`` on a model that branches on its numbers (``if z > 0``:
+            one traced program cannot serve every sample) or reads them (``z.data``, baked into
+            the program: the first step's outputs are compared with the eager model's).
     """
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be an nn.SGD or nn.Adam, got {type(optimizer).__name__}")
     if not is_grad_enabled():  # eager steps would record nothing and train nothing
         raise RuntimeError("fit was called inside no_grad(): training needs the graph; call it outside")
-    if not X or len(X) != len(y):
+    if len(X) == 0 or len(X) != len(y):
         raise ValueError(f"need the same, non-zero number of samples and labels; got {len(X)} and {len(y)}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
                                    or batch_size < 1):
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    n_classes = n_classes or max(y) + 1
+    if n_classes is None:
+        n_classes = int(max(y)) + 1
+        if loss in ("cross_entropy", "mse"):  # one output per class: the model may have more
+            with no_grad():
+                n_classes = max(n_classes, len(outputs_of(model, list(X[0]))))
     size = batch_size or len(X)
     history = history or History()
     steps_per_epoch = math.ceil(len(X) / size)
@@ -355,6 +362,7 @@ class CompiledSteps(EagerSteps):
         self.grad: Any = None  # the last step's parameter gradients
         self.index: Any = None  # the optimizer's parameters' positions in theta (None: all, in order)
         self.optimizer: Optimizer | None = None
+        self.checked = False  # the first step's outputs compared with the eager model's
         self.targets = self.np.array([target_values(loss, c, n_classes) for c in
                                       range(2 if loss in ("hinge", "bce") else n_classes)], dtype=float)
 
@@ -437,7 +445,12 @@ class CompiledSteps(EagerSteps):
         n_out = len(self.program.outputs)
         seeds = [1.0 / len(X) if train else None] + [None] * (n_out - 1)
         theta = self.theta if self.theta is not None else [p.data for p in self.params]
-        result = self.program.batch(rows, theta, seeds, input_grads=False)
+        try:
+            result = self.program.batch(rows, theta, seeds, input_grads=False)
+        except GuardFailed as e:  # (the parameters are untouched: this is before the step)
+            raise ValueError(f"compiled training needs one program for every sample, but the model "
+                             f"branches on its numbers ({str(e).splitlines()[0]}); train it with "
+                             f"compile=False") from None
         return result.outputs, result.param_grads
 
     def _correct(self, outputs: Any, y: Sequence[int]) -> int:
@@ -473,6 +486,8 @@ class CompiledSteps(EagerSteps):
         if optimizer is not self.optimizer:
             self.index, self.optimizer = self._positions(optimizer), optimizer
         outputs, grads = self._replay(X, y, train=True)
+        if not self.checked:
+            self._check_outputs(X, outputs)
         value = float(outputs[:, 0].mean())
         if not math.isfinite(value):
             raise _diverged(value, where, X.tolist() if hasattr(X, "tolist") else X, y)
@@ -482,6 +497,22 @@ class CompiledSteps(EagerSteps):
         else:
             self.theta[self.index] = optimizer.step_vector(self.theta[self.index], grads[self.index])
         return value, self._correct(outputs, y)
+
+    def _check_outputs(self, X: Any, outputs: Any) -> None:
+        """The first step's replayed outputs of (up to) two samples against the eager model's:
+        a model that reads a number (``.data``, ``float()``) bakes it into the traced program,
+        which then computes another function, and training would quietly take other steps."""
+        for k in range(min(2, len(X))):
+            with no_grad():
+                eager = [o.data for o in outputs_of(self.model, [float(v) for v in X[k]])]
+            replayed = outputs[k, 1:].tolist()
+            if any(not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(eager, replayed)
+                   if math.isfinite(a) or math.isfinite(b)):
+                raise ValueError(f"compiled training computes other outputs than the model for sample {k} "
+                                 f"of the first batch ({replayed[:3]} against {eager[:3]}): the model reads "
+                                 f"a number (.data or float()), which tracing bakes in; train it with "
+                                 f"compile=False")
+        self.checked = True
 
     def evaluate(self, X: Sequence[Sequence[float]], y: Sequence[int]) -> tuple[float, float]:
         outputs, _ = self._replay(X, y, train=False)

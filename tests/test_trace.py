@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -512,3 +513,52 @@ def test_compiled_training_writes_the_values_back_for_every_epoch_callback_and_a
     assert len(seen[True]) == 4
     for eager, compiled in zip(seen[False], seen[True]):
         assert max(abs(a - b) for a, b in zip(eager, compiled)) < 1e-9
+
+
+class _Gated(nn.Module):
+    """An MLP whose output is scaled by a gate on one side or the other, chosen by a number."""
+
+    def __init__(self, read_data: bool) -> None:
+        self.mlp = nn.MLP(2, [4, 2], rng=0)
+        self.gate = Value(0.3, "gate")
+        self.read_data = read_data
+
+    def __call__(self, x: list[Any]) -> list[Value]:
+        out = self.mlp(x)
+        z = out[0] - out[1]
+        if (z.data > 0) if self.read_data else (z > 0):  # micrograd's way, or a Value comparison
+            return [out[0] * self.gate, out[1]]
+        return [out[0], out[1] * self.gate]
+
+
+@pytest.mark.parametrize("read_data, message", [(True, "the model reads a number"),
+                                                (False, "the model branches on its numbers")])
+def test_compiled_training_refuses_a_model_that_branches_on_its_numbers(read_data: bool,
+                                                                       message: str) -> None:
+    """Eager training follows each sample's branch; one traced program cannot. Reading
+    ``.data`` bakes the traced example's branch in (training then took other steps: 0.22
+    apart after 3 epochs, silently); comparing Values makes a guard that fails on a sample of
+    the other branch. Both are refused, before any step, saying to train eagerly."""
+    data = nn.make_moons(60, 0.2, seed=0)
+    model = _Gated(read_data)
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(ValueError, match=message):
+        fit(model, data.X, data.y, optimizer=nn.Adam(model.parameters(), lr=0.02), epochs=3, batch_size=8,
+            progress=False, compile=True)
+    assert [p.data for p in model.parameters()] == before
+    fit(model, data.X, data.y, optimizer=nn.Adam(model.parameters(), lr=0.02), epochs=1, batch_size=8,
+        progress=False)  # eager trains it
+
+
+def test_fit_takes_numpy_samples_and_counts_classes_by_the_models_outputs() -> None:
+    """Samples as a numpy array (``if not X`` was ambiguous for it); and labels that use 2 of a
+    3-output model's classes train compiled as eager does (the compiled target was 2 wide)."""
+    data = nn.load_iris()
+    runs = []
+    for compile in (False, True):
+        model = nn.MLP(4, [8, 3], rng=1)
+        fit(model, np.array(data.X[:60]), data.y[:60], optimizer=nn.Adam(model.parameters(), lr=0.01),
+            epochs=1, progress=False, compile=compile)
+        runs.append([p.data for p in model.parameters()])
+    assert sorted(set(data.y[:60])) == [0, 1]
+    assert max(abs(a - b) for a, b in zip(*runs)) < 1e-9
