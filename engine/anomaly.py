@@ -30,15 +30,12 @@ are dropped (``sys.getrefcount``), newest first so that a dropped node lets its 
 
 from __future__ import annotations
 
-import functools
 import linecache
 import math
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
-from engine.grad_mode import open_contexts, state
+from engine.grad_mode import Block, open_contexts, state
 from engine.value import Value, chain_rule_steps, topological_order
 
 # Frames in these folders are valuegrad's own; the site of a node is the first frame outside them.
@@ -91,7 +88,7 @@ class GraphChangedError(AnomalyError):
         self.was, self.now = was, now
 
 
-class detect_anomaly:
+class detect_anomaly(Block):
     """Context manager (and decorator) that records where each node is made and checks backward
     passes, as ``torch.autograd.detect_anomaly``. See :mod:`engine.anomaly`.
 
@@ -122,13 +119,6 @@ class detect_anomaly:
         state.anomaly = self._previous
         open_contexts.closed()
 
-    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with detect_anomaly():
-                return fn(*args, **kwargs)
-
-        return wrapper
 
 
 def _held_only_here(entries: dict[int, Entry], key: int) -> int:

@@ -90,7 +90,27 @@ def compared(relation: str, a: Any, b: Any, outcome: bool) -> bool:
     return outcome
 
 
-class no_grad:
+class Block:
+    """A context manager that is also a decorator: ``@block()`` runs the function inside a
+    fresh ``block()`` per call (an instance keeps what to restore, so it is one block at a
+    time). Subclasses: :class:`no_grad`, :class:`engine.detect_anomaly`."""
+
+    def __enter__(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc: object) -> None:
+        raise NotImplementedError
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(Block):
     """Context manager (and decorator) inside which ops record nothing: results are leaves.
 
     Use it for optimizer steps and evaluation, as ``torch.no_grad``. Thread-local, as
@@ -107,13 +127,6 @@ class no_grad:
         state.grad_enabled = self._previous
         open_contexts.closed()
 
-    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
-                return fn(*args, **kwargs)
-
-        return wrapper
 
 
 def is_grad_enabled() -> bool:
