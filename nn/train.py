@@ -363,6 +363,9 @@ class CompiledSteps(EagerSteps):
         self.index: Any = None  # the optimizer's parameters' positions in theta (None: all, in order)
         self.optimizer: Optimizer | None = None
         self.checked = False  # the first step's outputs compared with the eager model's
+        self.unstepped: Any = None  # positions of the parameters the optimizer does not step
+        self.unstepped_grad: dict[int, float] = {}  # their .grad before training
+        self.unstepped_sum: Any = 0.0  # their gradients since then, added up
         self.targets = self.np.array([target_values(loss, c, n_classes) for c in
                                       range(2 if loss in ("hinge", "bce") else n_classes)], dtype=float)
 
@@ -411,10 +414,15 @@ class CompiledSteps(EagerSteps):
         if self.theta is not None:
             for p, x in zip(self.params, self.theta.tolist()):
                 p.data = x
-        if self.grad is not None:
+        if self.grad is not None:  # a stepped parameter's: the last step's (zero_grad before each)
             for p, g in zip(self.params, self.grad.tolist()):
                 p.grad = g
+        if self.unstepped is not None:  # one the optimizer does not zero: every step's, added up
+            total = self.np.broadcast_to(self.unstepped_sum, self.unstepped.shape)
+            for k, g in zip(self.unstepped.tolist(), total.tolist()):
+                self.params[k].grad = self.unstepped_grad[k] = self.unstepped_grad[k] + g
         self.theta = self.grad = None
+        self.unstepped_sum = 0.0
 
     def trace(self, n_features: int) -> Any:
         """Trace the training program (once; :attr:`program`) for samples of ``n_features``.
@@ -468,6 +476,12 @@ class CompiledSteps(EagerSteps):
             raise ValueError(f"compiled training steps the model's parameters; the optimizer also steps "
                              f"{len(missing)} other Value(s), e.g. {missing[0]!r}")
         index = [position[id(p)] for p in optimizer.params]
+        # The parameters it does not step keep adding up their gradients, as in eager training,
+        # where zero_grad clears only the optimizer's: from what .grad holds now.
+        rest = sorted(set(range(len(self.params))) - set(index))
+        self.unstepped = self.np.array(rest, dtype=int) if rest else None
+        self.unstepped_grad = {k: _data_of(self.params[k].grad) for k in rest}
+        self.unstepped_sum = 0.0
         return None if index == list(range(len(self.params))) else self.np.array(index)
 
     def step(self, optimizer: Optimizer, X: Any, y: Sequence[int], where: str) -> tuple[float, int]:
@@ -492,6 +506,8 @@ class CompiledSteps(EagerSteps):
         if not math.isfinite(value):
             raise _diverged(value, where, X.tolist() if hasattr(X, "tolist") else X, y)
         self.grad = grads
+        if self.unstepped is not None:
+            self.unstepped_sum = self.unstepped_sum + grads[self.unstepped]
         if self.index is None:
             self.theta = optimizer.step_vector(self.theta, grads)
         else:
@@ -517,6 +533,10 @@ class CompiledSteps(EagerSteps):
     def evaluate(self, X: Sequence[Sequence[float]], y: Sequence[int]) -> tuple[float, float]:
         outputs, _ = self._replay(X, y, train=False)
         return float(outputs[:, 0].mean()), self._correct(outputs, y) / len(y)
+
+
+def _data_of(grad: Any) -> float:
+    return grad.data if isinstance(grad, Value) else float(grad)
 
 
 def _progress(epochs: range, total: int, done: int, enabled: bool) -> Any:

@@ -562,3 +562,19 @@ def test_fit_takes_numpy_samples_and_counts_classes_by_the_models_outputs() -> N
         runs.append([p.data for p in model.parameters()])
     assert sorted(set(data.y[:60])) == [0, 1]
     assert max(abs(a - b) for a, b in zip(*runs)) < 1e-9
+
+
+def test_parameters_the_optimizer_does_not_step_add_up_their_gradients_in_both_modes() -> None:
+    """Eager training zeroes only the optimizer's parameters before each backward pass, so the
+    others' ``.grad`` add up every step's (as in PyTorch); compiled training writes the same."""
+    data = nn.load_iris()
+    X = nn.standardize(data.X, data.X)[0]
+    grads = []
+    for compile in (False, True):
+        model = nn.MLP(4, [5, 3], rng=4)
+        optimizer = nn.SGD(model.layers[-1].parameters(), lr=0.1, momentum=0.5)
+        fit(model, X, data.y, optimizer=optimizer, epochs=2, batch_size=16, seed=0, progress=False,
+            compile=compile, on_epoch_end=lambda epoch, history: None)  # (a sync after each epoch)
+        grads.append([p.grad for p in model.parameters()])
+    assert max(abs(a - b) for a, b in zip(*grads)) < 1e-9
+    assert any(g != 0.0 for g in grads[0][:len(model.layers[0].parameters())])  # the unstepped ones
