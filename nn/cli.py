@@ -43,6 +43,7 @@ from nn.module import (
     INITS,
     MAX_PARAMETERS,
     MLP,
+    count_parameters,
     graph_groups,
     read_model_document,
     write_text_atomic,
@@ -448,8 +449,7 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
                                  f"needs {nout}")
             check_steps(optimizer.steps, start, math.ceil(len(X_train) / args.batch_size))
         else:
-            widths = [data.n_features, *args.hidden, nout]
-            count = sum((a + 1) * b for a, b in zip(widths, widths[1:]))  # weights and biases
+            count = count_parameters([data.n_features, *args.hidden, nout])
             if count > MAX_PARAMETERS:  # (checked before anything is built: model files are capped too)
                 raise ValueError(f"--hidden {','.join(map(str, args.hidden))} makes a model of {count:,} "
                                  f"parameters; valuegrad trains and reads models of at most "

@@ -40,6 +40,12 @@ MAX_JSON_DEPTH = 32
 MAX_NUMBER_CHARS = 40  # longer than any float repr (e.g. -1.5345791372471203e-06) or sane int
 
 
+def count_parameters(widths: list[int]) -> int:
+    """The parameters of fully connected layers of these widths (inputs first):
+    ``Σ (nᵢ + 1)·nᵢ₊₁``, each layer's weights and biases, counted before anything is built."""
+    return sum((nin + 1) * nout for nin, nout in zip(widths, widths[1:]))
+
+
 def _check_size(name: str, n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{name} must be a whole number >= 1, got {n!r}")
@@ -216,7 +222,7 @@ def _checked_config(config: Any) -> tuple[type[Module], dict[str, Any]]:
         else:
             raise FieldError(field, f"only the fields of a {kind} ({', '.join(arguments)})", value)
     sizes = [config["nin"], *config.get("nouts", [config.get("nout", 1)])]
-    count = sum((nin + 1) * nout for nin, nout in zip(sizes, sizes[1:]))  # weights and biases
+    count = count_parameters(sizes)
     if count > MAX_PARAMETERS:
         raise ValueError(f"the model file describes a {kind} of {count} parameters; valuegrad reads "
                          f"models of at most {MAX_PARAMETERS}")
