@@ -359,14 +359,19 @@ def _check_writable(out: Path) -> None:
         raise UsageError(f"cannot write to --out {out}: permission denied")
 
 
-def _training_mode(args: argparse.Namespace, model: MLP, n_features: int, n_classes: int) -> str:
-    """Settle ``args.compile`` and say how the run trains. ``None`` (neither ``--compile`` nor
-    ``--eager``) means compiled where numpy is installed and the model and loss trace, else
-    eager with the reason. Raises ``UsageError`` when ``--compile`` cannot be done."""
+def _training_mode(args: argparse.Namespace, model: MLP, n_features: int,
+                   n_classes: int) -> tuple[str, EagerSteps | CompiledSteps]:
+    """Settle ``args.compile``; return how the run trains, in words, and its training steps
+    (compiled ones have traced their program already: training and evaluation reuse it).
+    ``None`` (neither ``--compile`` nor ``--eager``) means compiled where numpy is installed and
+    the model and loss trace, else eager with the reason. Raises ``UsageError`` when
+    ``--compile`` cannot be done."""
+    eager = EagerSteps(model, args.loss, n_classes)
     if args.compile is False:
-        return "training eager (the step-by-step engine, --eager)"
+        return "training eager (the step-by-step engine, --eager)", eager
     try:
-        CompiledSteps(model, args.loss, n_classes).trace(n_features)
+        compiled = CompiledSteps(model, args.loss, n_classes)
+        compiled.trace(n_features)
     except ImportError as e:
         reason = "numpy is not installed (pip install 'valuegrad[fast]' to train compiled)"
         if args.compile:
@@ -378,9 +383,9 @@ def _training_mode(args: argparse.Namespace, model: MLP, n_features: int, n_clas
     else:
         args.compile = True
         return "training compiled (traced once, trained by batched replay; --eager for the step-by-step " \
-               "engine)"
+               "engine)", compiled
     args.compile = False
-    return f"training eager, because {reason}"
+    return f"training eager, because {reason}", eager
 
 
 def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
@@ -472,7 +477,7 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
     # A run killed while writing leaves the atomic writer's temporary files; none is in use now.
     remove_stale_temporaries(out)
 
-    how = _training_mode(args, model, data.n_features, data.n_classes)
+    how, steps = _training_mode(args, model, data.n_features, data.n_classes)
     print(f"valuegrad: {how}; {data.name}: {len(X_train)} training and {len(X_test)} test samples, "
           f"{data.n_features} features, {data.n_classes} classes; {model} with "
           f"{model.num_parameters()} parameters; {args.loss} loss, {args.optimizer} lr {args.lr}"
@@ -504,7 +509,8 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
             fit(model, X_train, y_train, loss=args.loss, optimizer=optimizer, epochs=args.epochs,
                 batch_size=args.batch_size, seed=args.seed, n_classes=data.n_classes, X_test=X_test,
                 y_test=y_test, lr_schedule=schedule, start_epoch=start, history=history,
-                on_epoch_end=save_checkpoint, progress=not args.no_progress, compile=args.compile)
+                on_epoch_end=save_checkpoint, progress=not args.no_progress, compile=args.compile,
+                steps=steps)
     except KeyboardInterrupt:  # (the epoch model.json holds: history.csv may be one ahead)
         saved = f"epoch {saved_epoch[0]} is saved in {checkpoint}; continue with --resume" if saved_epoch[0] \
             else "no epoch had finished, so nothing was saved"
@@ -523,7 +529,6 @@ def train_command(args: argparse.Namespace, explicit: set[str]) -> int:
         kept = f"{checkpoint} keeps epoch {saved_epoch[0]}" if saved_epoch[0] else "nothing was saved"
         raise UsageError(f"cannot write to {out}: {e.strerror or e}; {kept}") from None
 
-    steps = (CompiledSteps if args.compile else EagerSteps)(model, args.loss, data.n_classes)
     _, train_acc = steps.evaluate(X_train, y_train)
     _, test_acc = steps.evaluate(X_test, y_test)
     print(f"after training: train accuracy {train_acc:.4f}  test accuracy {test_acc:.4f}")

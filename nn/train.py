@@ -180,7 +180,8 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
         start_epoch: int = 0,
         history: History | None = None,
         on_epoch_end: Callable[[int, History], None] | None = None,
-        progress: bool = True, compile: bool = False) -> History:
+        progress: bool = True, compile: bool = False,
+        steps: EagerSteps | CompiledSteps | None = None) -> History:
     """Train ``model`` with mini-batch gradient descent.
 
     Each epoch shuffles the training samples (``random.Random(seed + epoch)``, so a resumed
@@ -204,6 +205,9 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
         compile: trace the model and the loss once (:func:`engine.trace`) and train with
             batched replay (numpy), many times faster; the same steps as without it, up to
             rounding (see :class:`CompiledSteps`). Needs numpy.
+        steps: the training steps to take, an :class:`EagerSteps` or :class:`CompiledSteps`
+            for this model, loss and ``n_classes`` (default: made here, as ``compile`` says);
+            give one to reuse a program it has traced already, and to evaluate with it after.
 
     Returns:
         The :class:`History`.
@@ -239,7 +243,11 @@ def fit(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], *, loss: 
     history = history or History()
     steps_per_epoch = math.ceil(len(X) / size)
     total_steps = epochs * steps_per_epoch
-    steps: EagerSteps | CompiledSteps = (CompiledSteps if compile else EagerSteps)(model, loss, n_classes)
+    if steps is None:
+        steps = (CompiledSteps if compile else EagerSteps)(model, loss, n_classes)
+    elif steps.model is not model or steps.loss != loss or steps.n_classes != n_classes:
+        raise ValueError(f"the steps given were made for another model, loss or number of classes "
+                         f"({steps.loss}, {steps.n_classes} classes; fit has {loss}, {n_classes})")
     bar = _progress(range(start_epoch + 1, epochs + 1), epochs, start_epoch, progress)
     samples = steps.samples(X)
     with steps.training():  # compiled steps: see CompiledSteps.training
@@ -480,7 +488,7 @@ class CompiledSteps(EagerSteps):
         # where zero_grad clears only the optimizer's: from what .grad holds now.
         rest = sorted(set(range(len(self.params))) - set(index))
         self.unstepped = self.np.array(rest, dtype=int) if rest else None
-        self.unstepped_grad = {k: _data_of(self.params[k].grad) for k in rest}
+        self.unstepped_grad = {k: float(self.params[k].grad) for k in rest}  # (a Value's is its data)
         self.unstepped_sum = 0.0
         return None if index == list(range(len(self.params))) else self.np.array(index)
 
@@ -533,10 +541,6 @@ class CompiledSteps(EagerSteps):
     def evaluate(self, X: Sequence[Sequence[float]], y: Sequence[int]) -> tuple[float, float]:
         outputs, _ = self._replay(X, y, train=False)
         return float(outputs[:, 0].mean()), self._correct(outputs, y) / len(y)
-
-
-def _data_of(grad: Any) -> float:
-    return grad.data if isinstance(grad, Value) else float(grad)
 
 
 def _progress(epochs: range, total: int, done: int, enabled: bool) -> Any:

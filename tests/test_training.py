@@ -359,3 +359,20 @@ def test_resume_refuses_changed_data_and_warns_of_a_lost_history(tmp_path, capsy
     status, _, err = run(["train", "--resume", "--epochs", "4", "--out", str(out), "--no-progress"], capsys)
     assert status == 2 and "the data differ from the data the run started on" in err
     assert (out / "model.json").read_bytes() == before
+
+
+def test_valuegrad_train_traces_its_program_once(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Choosing the mode, training and the final evaluation share one traced program (they
+    traced it three times: half a second each for a 100k-parameter model)."""
+    traced = []
+    real_trace = nn.train.trace
+
+    def counting_trace(*args: Any, **kwargs: Any) -> Any:
+        traced.append(1)
+        return real_trace(*args, **kwargs)
+
+    monkeypatch.setattr("nn.train.trace", counting_trace)
+    status, out, _ = run(["train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--no-progress",
+                          "--out", str(tmp_path)], capsys)
+    assert status == 0 and "training compiled" in out
+    assert len(traced) == 1
